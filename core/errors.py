@@ -1,0 +1,25 @@
+"""Errors a user can cause or fix. Each message says what to do next."""
+
+
+class BarkError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InputError(BarkError, ValueError):
+    """Bad input from the user: text, options, a voice file or a name."""
+
+
+class VoiceError(InputError):
+    """A voice prompt that is missing, malformed or unusable."""
+
+
+class ModelFileError(BarkError):
+    """A model file that cannot be found, downloaded or read."""
+
+
+class UnsafeCheckpointError(ModelFileError):
+    """A checkpoint that asks to run code while loading; it is never loaded."""
+
+
+class Cancelled(BarkError):
+    """The generation was cancelled by the user."""
