@@ -1,0 +1,387 @@
+"""Long text -> segments that each fit one Bark generation.
+
+Bark reads at most 256 text tokens and speaks about 13-15 s per generation, so long text is
+split first. The segments partition the input: every character lands in exactly one segment,
+and whitespace between pieces trails the segment before it. Bark's `[tags]` and `♪ ... ♪`
+spans are never cut (a ♪ span longer than `max_length` may be cut at its words), and no
+segment's clean text is longer than `max_length` characters.
+
+A piece too long for its unit is split further, preferring in turn: sentence ends, clause
+punctuation, word boundaries and, as a last resort, character boundaries. The pieces are then
+packed greedily into segments of about `goal_length`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import random
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from .errors import InputError
+
+SPLIT_MODES = ("sentence", "line", "word", "char", "separator", "regex", "none")
+_CHAR_GOAL_MODES = ("sentence", "line", "char", "separator", "regex")  # goal_length in characters
+MIN_MAX_LENGTH = 20
+MAX_MAX_LENGTH = 400
+MAX_JITTER = 0.5
+MAX_TAG_CHARS = 40  # text inside `[...]`
+
+# Every regex here is linear: no nested quantifiers, and each bounded or stopped by its own delimiter.
+_TAG = re.compile(rf"\[[^\[\]♪\n]{{1,{MAX_TAG_CHARS}}}\]")
+_MUSIC = re.compile(r"♪[^♪]*♪")
+_Q = f"{{1,{MAX_MAX_LENGTH}}}"  # quotes longer than any segment are never kept whole
+_QUOTE = re.compile(rf'"[^"]{_Q}"|“[^“”]{_Q}”|«[^«»]{_Q}»|„[^„“”]{_Q}[“”]|「[^「」]{_Q}」|『[^『』]{_Q}』')
+_CLOSERS = "\"'”’»」』)]）】"
+_SENTENCE_END = re.compile(rf"[.!?…。！？]+[{re.escape(_CLOSERS)}]*")
+_CJK_ENDS = frozenset("。！？")
+_PARAGRAPH = re.compile(r"\n[^\S\n]*\n")
+_CLAUSE_SPACED = re.compile(rf"[,;:]+[{re.escape(_CLOSERS)}]*")  # a cut only before whitespace
+_CLAUSE_ANYWHERE = re.compile(r"[—–]+|[，、；：]+")
+_WHITESPACE = re.compile(r"\s+")
+_NON_WHITESPACE = re.compile(r"\S")
+_LINE_BREAK = re.compile(r"[\n\r\u2028\u2029]")
+_ABBREVIATIONS = frozenset(
+    ("mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "cf", "approx", "fig")
+)
+_JOINERS = frozenset("\u200d\ufe0e\ufe0f")
+
+# Levels of refinement for a piece that is too long, coarsest first.
+_SENTENCE, _CLAUSE, _WORD, _CHAR = range(4)
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """How to cut long text into segments of one generation each.
+
+    goal_length: target segment size, in characters (words in mode "word").
+    max_length: hard cap on a segment's clean text, in characters, in every mode
+        (one Bark generation speaks about 15 s, roughly 220 characters).
+    jitter: 0..0.5; each segment's goal is drawn in goal_length * (1 ± jitter).
+    separator: mode "separator" cuts after each occurrence of this string.
+    pattern: mode "regex" cuts after each match of this regular expression.
+    """
+
+    mode: str = "sentence"
+    goal_length: int = 150
+    max_length: int = 220
+    jitter: float = 0.0
+    separator: str = ""
+    pattern: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in SPLIT_MODES:
+            raise InputError(f"split mode must be one of {', '.join(SPLIT_MODES)}; got {self.mode!r}")
+        _check_whole("max_length", self.max_length, MIN_MAX_LENGTH, MAX_MAX_LENGTH)
+        _check_whole("goal_length", self.goal_length, 1, 10**6)
+        if self.mode in _CHAR_GOAL_MODES and self.goal_length > self.max_length:
+            raise InputError(
+                f"goal_length ({self.goal_length}) must not exceed max_length ({self.max_length}) "
+                f"in split mode {self.mode!r}; lower goal_length or raise max_length"
+            )
+        jitter_ok = isinstance(self.jitter, int | float) and not isinstance(self.jitter, bool)
+        if not jitter_ok or not 0.0 <= self.jitter <= MAX_JITTER:
+            raise InputError(f"jitter must be a number from 0 to {MAX_JITTER}; got {self.jitter!r}")
+        if self.mode == "separator" and (not isinstance(self.separator, str) or not self.separator):
+            raise InputError("separator must be a non-empty string in split mode 'separator'")
+        if self.mode == "regex":
+            _compile_pattern(self.pattern)
+
+
+def _check_whole(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
+
+
+def _compile_pattern(pattern: str) -> re.Pattern[str]:
+    """The regex of mode "regex"; InputError when it is empty, invalid or matches the empty text."""
+    if not isinstance(pattern, str) or not pattern:
+        raise InputError("pattern must be a non-empty regular expression in split mode 'regex'")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as e:
+        raise InputError(f"pattern {pattern!r} is not a valid regular expression: {e}") from None
+    if compiled.search("") is not None:
+        raise InputError(f"pattern {pattern!r} matches empty text; give a pattern that needs a character")
+    return compiled
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of the input: `text == input[start:end]` (offsets in characters, end exclusive)."""
+
+    start: int
+    end: int
+    text: str
+
+    @property
+    def clean(self) -> str:
+        """The text Bark is given: whitespace runs collapsed to single spaces, stripped."""
+        return " ".join(self.text.split())
+
+
+def split_text(text: str, options: SplitOptions = SplitOptions(), seed: int = 0) -> list[Segment]:
+    """Cut `text` into segments whose clean text is at most `options.max_length` characters.
+
+    Returns [] for empty or whitespace-only text. `seed` drives the goal jitter only.
+    Mode "none" gives one segment, or InputError when the text is too long for one generation.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}")
+    if not isinstance(options, SplitOptions):
+        raise InputError("options must be SplitOptions")
+    if text.isspace() or not text:
+        return []
+    if options.mode == "none":
+        return [_whole_text(text, options.max_length)]
+    splitter = _Splitter(text, options, seed)
+    return [Segment(s, e, text[s:e]) for s, e in splitter.segments()]
+
+
+def _whole_text(text: str, max_length: int) -> Segment:
+    length = _clean_len(text, 0, len(text))
+    if length > max_length:
+        raise InputError(
+            f"the text is {length} characters, too long for one generation (max_length {max_length}); "
+            "choose a split mode such as 'sentence', or shorten the text"
+        )
+    return Segment(0, len(text), text)
+
+
+def _clean_len(text: str, start: int, end: int) -> int:
+    """Length of text[start:end] with whitespace collapsed and stripped, in characters."""
+    return len(" ".join(text[start:end].split()))
+
+
+class _Protected:
+    """Disjoint spans that no cut may fall strictly inside, as sorted (start, end) offsets."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for s, e in sorted(spans):
+            if merged and s < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        self.starts = [s for s, _ in merged]
+        self.ends = [e for _, e in merged]
+
+    def span_around(self, pos: int) -> tuple[int, int] | None:
+        """The span with start < pos < end, if any."""
+        i = bisect.bisect_right(self.starts, pos) - 1
+        if i >= 0 and self.starts[i] < pos < self.ends[i]:
+            return self.starts[i], self.ends[i]
+        return None
+
+
+def _protected_spans(text: str, max_length: int, with_quotes: bool) -> _Protected:
+    """Tags and ♪ spans that fit one segment; with_quotes adds fitting quotes that cross neither."""
+
+    def fitting(pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+        spans = (m.span() for m in pattern.finditer(text))
+        return [(s, e) for s, e in spans if _clean_len(text, s, e) <= max_length]
+
+    # A tag holds no ♪, so tags and ♪ spans are nested or disjoint.
+    hard = fitting(_TAG) + fitting(_MUSIC)
+    if not with_quotes:
+        return _Protected(hard)
+    hard_index = _Protected(hard)
+    quotes = [
+        (s, e) for s, e in fitting(_QUOTE) if hard_index.span_around(s) is None and hard_index.span_around(e) is None
+    ]
+    return _Protected(hard + quotes)
+
+
+class _Splitter:
+    """The state of one split_text call: the text, options, protected spans and goal draws."""
+
+    def __init__(self, text: str, options: SplitOptions, seed: int) -> None:
+        self.text = text
+        self.opts = options
+        self.rng = random.Random(seed)
+        self.protected = _protected_spans(text, options.max_length, options.mode == "sentence")
+        self.by_words = options.mode == "word"
+        # Chunk size of the character-level last resort, in characters.
+        self.char_step = options.max_length if self.by_words else min(options.goal_length, options.max_length)
+        self.level_cuts: list[Callable[[int, int], Iterable[int]]] = [
+            self._sentence_cuts,
+            self._clause_cuts,
+            self._word_cuts,
+        ]
+
+    # -- top level -------------------------------------------------------------------------------
+
+    def segments(self) -> list[tuple[int, int]]:
+        """(start, end) of every segment, covering the text in order."""
+        n, mode = len(self.text), self.opts.mode
+        if mode == "sentence":
+            return self._pack(self._units(0, n, _SENTENCE))
+        if mode in ("word", "char"):
+            return self._pack(self._units(0, n, _WORD))
+        cuts = {"line": self._line_cuts, "separator": self._separator_cuts, "regex": self._regex_cuts}
+        out: list[tuple[int, int]] = []
+        for s, e in self._pieces(0, n, cuts[mode]()):
+            out.extend(self._pack(self._split(s, e, _SENTENCE)))
+        return out
+
+    def _units(self, start: int, end: int, level: int) -> list[tuple[int, int]]:
+        """Cut [start, end) at `level`, then refine every piece that is still too long."""
+        if level == _CHAR:
+            return self._char_chunks(start, end)
+        out: list[tuple[int, int]] = []
+        for s, e in self._pieces(start, end, self.level_cuts[level](start, end)):
+            out.extend(self._split(s, e, level + 1))
+        return out
+
+    def _split(self, start: int, end: int, level: int) -> list[tuple[int, int]]:
+        """[start, end) as one piece when it fits max_length, else cut at `level` and finer."""
+        if _clean_len(self.text, start, end) <= self.opts.max_length:
+            return [(start, end)]
+        return self._units(start, end, level)
+
+    # -- cutting ---------------------------------------------------------------------------------
+
+    def _next_visible(self, pos: int, end: int) -> int:
+        """First non-whitespace offset in [pos, end), or end."""
+        m = _NON_WHITESPACE.search(self.text, pos, end)
+        return m.start() if m else end
+
+    def _pieces(self, start: int, end: int, cuts: Iterable[int]) -> list[tuple[int, int]]:
+        """[start, end) cut at `cuts` (ascending), each cut moved past whitespace.
+
+        Cuts inside protected spans are dropped; every piece holds a non-whitespace character.
+        """
+        first = self._next_visible(start, end)
+        pieces, prev, last = [], start, first
+        for cut in cuts:
+            if cut <= last:  # already covered: skipping keeps whitespace scans linear
+                continue
+            last = cut = self._next_visible(cut, end)
+            if cut < end and self.protected.span_around(cut) is None:
+                pieces.append((prev, cut))
+                prev = cut
+        pieces.append((prev, end))
+        return pieces
+
+    def _sentence_cuts(self, start: int, end: int) -> Iterator[int]:
+        """After sentence-ending punctuation (and closing quotes), and at blank lines."""
+        ends = (m.end() for m in _SENTENCE_END.finditer(self.text, start, end) if self._ends_sentence(m, end))
+        paragraphs = (m.end() for m in _PARAGRAPH.finditer(self.text, start, end))
+        return heapq.merge(ends, paragraphs)
+
+    def _ends_sentence(self, m: re.Match[str], end: int) -> bool:
+        """Whether the punctuation run `m` ends a sentence (the range ends at `end`)."""
+        text, after = self.text, m.end()
+        if any(c in _CJK_ENDS for c in m.group()):
+            return True
+        if after < end and not text[after].isspace():
+            return False  # 3.14, e.g.x, example.com
+        punct = m.group().rstrip(_CLOSERS)
+        if punct == "." and m.start() > 0 and not text[m.start() - 1].isspace():
+            word = text[max(0, m.start() - 12) : m.start()].split()[-1].lstrip("(\"'“‘").lower()
+            if word in _ABBREVIATIONS:
+                return False
+            if "." in word:  # p.m. or U.S.: a sentence end only before a capital
+                return not self._lower_follows(after, end)
+        if punct.endswith(("...", "…")):  # an ellipsis before a lower-case word continues the sentence
+            return not self._lower_follows(after, end)
+        return True
+
+    def _lower_follows(self, pos: int, end: int) -> bool:
+        nxt = self._next_visible(pos, end)
+        return nxt < end and self.text[nxt].islower()
+
+    def _clause_cuts(self, start: int, end: int) -> Iterator[int]:
+        """After , ; : (before whitespace), after dashes and after CJK clause marks."""
+        text = self.text
+        spaced = (
+            m.end() for m in _CLAUSE_SPACED.finditer(text, start, end) if m.end() < end and text[m.end()].isspace()
+        )
+        anywhere = (m.end() for m in _CLAUSE_ANYWHERE.finditer(text, start, end))
+        return heapq.merge(spaced, anywhere)
+
+    def _word_cuts(self, start: int, end: int) -> Iterator[int]:
+        return (m.end() for m in _WHITESPACE.finditer(self.text, start, end))
+
+    def _line_cuts(self) -> Iterator[int]:
+        return (m.end() for m in _LINE_BREAK.finditer(self.text))
+
+    def _separator_cuts(self) -> list[int]:
+        text, sep = self.text, self.opts.separator
+        spans, i = [], text.find(sep)
+        while i >= 0:
+            spans.append((i, i + len(sep)))
+            i = text.find(sep, i + len(sep))
+        return self._occurrence_cuts(spans)
+
+    def _regex_cuts(self) -> list[int]:
+        spans = (m.span() for m in _compile_pattern(self.opts.pattern).finditer(self.text))
+        return self._occurrence_cuts(spans)
+
+    def _occurrence_cuts(self, spans: Iterable[tuple[int, int]]) -> list[int]:
+        """A cut after each occurrence; an occurrence after an empty part joins the part before."""
+        cuts: list[int] = []
+        prev = 0
+        for s, e in spans:
+            if self._next_visible(prev, s) < s:
+                cuts.append(e)
+            elif cuts:
+                cuts[-1] = e
+            prev = e
+        return cuts
+
+    def _char_chunks(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Last resort: chunks of at most char_step visible characters, never cutting a protected span."""
+        pieces, i = [], start
+        while i < end:
+            cut = min(self._next_visible(i, end) + self.char_step, end)
+            if cut < end:
+                cut = self._char_cut(i, cut, end)
+            pieces.append((i, cut))
+            i = cut
+        return pieces
+
+    def _char_cut(self, lo: int, cut: int, end: int) -> int:
+        """Move a character cut off combining marks and out of protected spans, then past whitespace."""
+        text, pos = self.text, cut
+        while pos > lo + 1 and (unicodedata.combining(text[pos]) or text[pos] in _JOINERS or text[pos - 1] in _JOINERS):
+            pos -= 1
+        cut = pos if pos > lo + 1 else cut
+        span = self.protected.span_around(cut)
+        if span is not None:
+            cut = span[0] if span[0] > lo else span[1]
+        return self._next_visible(cut, end)
+
+    # -- packing ---------------------------------------------------------------------------------
+
+    def _draw_goal(self) -> int:
+        """This segment's goal, in characters (words in mode "word")."""
+        goal, jitter = self.opts.goal_length, self.opts.jitter
+        if jitter > 0:
+            goal = max(1, round(goal * (1.0 + self.rng.uniform(-jitter, jitter))))
+        return goal
+
+    def _pack(self, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Join neighbouring pieces greedily while the segment stays within its goal and max_length."""
+        text, max_length = self.text, self.opts.max_length
+        out: list[tuple[int, int]] = []
+        goal, seg_start, seg_end, chars, words = self._draw_goal(), -1, -1, 0, 0
+        for s, e in pieces:
+            piece_chars = _clean_len(text, s, e)
+            piece_words = len(text[s:e].split())
+            if seg_start >= 0:
+                gap = 1 if text[s - 1].isspace() else 0
+                new_chars, new_words = chars + gap + piece_chars, words + piece_words - (1 - gap)
+                size = new_words if self.by_words else new_chars
+                if new_chars <= max_length and size <= goal:
+                    seg_end, chars, words = e, new_chars, new_words
+                    continue
+                out.append((seg_start, seg_end))
+                goal = self._draw_goal()
+            seg_start, seg_end, chars, words = s, e, piece_chars, piece_words
+        if seg_start >= 0:
+            out.append((seg_start, seg_end))
+        return out
