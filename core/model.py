@@ -1,0 +1,225 @@
+"""Bark's three GPTs in nanoGPT style: parameter names match Suno's checkpoints key for key.
+
+`GPT` is the causal model of the text (semantic) and coarse stages; `FineGPT` is the
+non-causal model that fills in codebooks 2..7. Both are inference-only (no dropout).
+Shapes in comments: B batch, T time, C n_embd, nh heads, hs head size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .constants import TEXT_CONTEXT
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int = 1024
+    input_vocab_size: int = 10_048
+    output_vocab_size: int = 10_048
+    bias: bool = False
+    n_codes_total: int = 8  # fine model only
+    n_codes_given: int = 1  # fine model only
+
+    @classmethod
+    def from_model_args(cls, args: dict) -> GPTConfig:
+        """Read a checkpoint's `model_args` (either `vocab_size` or input/output sizes)."""
+        vocab = args.get("vocab_size")
+        fields = {
+            "n_layer": int(args["n_layer"]),
+            "n_head": int(args["n_head"]),
+            "n_embd": int(args["n_embd"]),
+            "block_size": int(args["block_size"]),
+            "input_vocab_size": int(args.get("input_vocab_size", vocab)),
+            "output_vocab_size": int(args.get("output_vocab_size", vocab)),
+            "bias": bool(args.get("bias", False)),
+        }
+        for key in ("n_codes_total", "n_codes_given"):
+            if key in args:
+                fields[key] = int(args[key])
+        return cls(**fields)
+
+    def to_model_args(self) -> dict:
+        return {**asdict(self), "dropout": 0.0}
+
+
+class KVCache:
+    """Keys and values of every layer, allocated once and written by position.
+
+    Buffers are (n_layer, B, nh, max_len, hs). `length` is the number of positions filled;
+    setting it back to 0 reuses the memory for a new sequence (the coarse stage does so per window).
+    """
+
+    def __init__(self, config: GPTConfig, batch: int, max_len: int, device, dtype: torch.dtype):
+        hs = config.n_embd // config.n_head
+        shape = (config.n_layer, batch, config.n_head, max_len, hs)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        self.n_head = config.n_head
+        self.causal = causal
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and T > 1)
+        else:
+            start = cache.length
+            cache.k[layer, :, :, start : start + T] = k
+            cache.v[layer, :, :, start : start + T] = v
+            k = cache.k[layer, :, :, : start + T]
+            v = cache.v[layer, :, :, : start + T]
+            if T == 1:  # one new position sees everything before it
+                y = F.scaled_dot_product_attention(q, k, v)
+            else:  # query i sits at absolute position start + i
+                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block. The fine model's LayerNorms always carry a bias."""
+
+    def __init__(self, config: GPTConfig, causal: bool):
+        super().__init__()
+        ln_bias = config.bias if causal else True
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=ln_bias)
+        self.attn = SelfAttention(config, causal)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=ln_bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Causal GPT of the text and coarse stages."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(config.input_vocab_size, config.n_embd),
+                "wpe": nn.Embedding(config.block_size, config.n_embd),
+                "h": nn.ModuleList(Block(config, causal=True) for _ in range(config.n_layer)),
+                "ln_f": nn.LayerNorm(config.n_embd, bias=config.bias),
+            }
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
+
+    def new_cache(self, batch: int = 1, max_len: int | None = None, dtype: torch.dtype | None = None) -> KVCache:
+        weight = self.lm_head.weight
+        return KVCache(self.config, batch, max_len or self.config.block_size, weight.device, dtype or weight.dtype)
+
+    def embed(self, idx: torch.Tensor, merge_context: bool) -> torch.Tensor:
+        """(B, T) ids -> (B, T', C) token embeddings.
+
+        With `merge_context` (text model, first pass) the 256 text and 256 history embeddings are
+        added position-wise, so T' = T - 256.
+        """
+        wte = self.transformer.wte
+        if not merge_context:
+            return wte(idx)
+        n = TEXT_CONTEXT
+        merged = wte(idx[:, :n]) + wte(idx[:, n : 2 * n])
+        return torch.cat([merged, wte(idx[:, 2 * n :])], dim=1)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        cache: KVCache | None = None,
+        merge_context: bool = False,
+        last_only: bool = True,
+    ) -> torch.Tensor:
+        """(B, T) ids -> logits (B, V) of the last position, or (B, T', V) with `last_only=False`.
+
+        With a cache the new positions continue after `cache.length`, which then advances.
+        """
+        x = self.embed(idx, merge_context)
+        start = cache.length if cache is not None else 0
+        T = x.shape[1]
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} positions exceeds the context of {self.config.block_size}")
+        pos = torch.arange(start, start + T, device=idx.device)
+        x = x + self.transformer.wpe(pos)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i)
+        if cache is not None:
+            cache.length = start + T
+        if last_only:
+            x = x[:, -1]
+        return self.lm_head(self.transformer.ln_f(x))
+
+
+class FineGPT(nn.Module):
+    """Non-causal GPT that predicts codebook k from the sum of the embeddings of codebooks 0..k-1."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        n_heads = config.n_codes_total - config.n_codes_given
+        self.transformer = nn.ModuleDict(
+            {
+                "wtes": nn.ModuleList(
+                    nn.Embedding(config.input_vocab_size, config.n_embd) for _ in range(config.n_codes_total)
+                ),
+                "wpe": nn.Embedding(config.block_size, config.n_embd),
+                "h": nn.ModuleList(Block(config, causal=False) for _ in range(config.n_layer)),
+                "ln_f": nn.LayerNorm(config.n_embd),
+            }
+        )
+        self.lm_heads = nn.ModuleList(
+            nn.Linear(config.n_embd, config.output_vocab_size, bias=False) for _ in range(n_heads)
+        )
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Embedding table i+1 is the same tensor as output head i (as in the checkpoint)."""
+        for i, head in enumerate(self.lm_heads):
+            self.transformer.wtes[i + 1].weight = head.weight
+
+    def forward(self, pred_idx: int, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) for codebook `pred_idx` given codes idx (B, T, n_codes_total)."""
+        if not self.config.n_codes_given <= pred_idx < self.config.n_codes_total:
+            raise ValueError(f"pred_idx must be in [{self.config.n_codes_given}, {self.config.n_codes_total})")
+        T = idx.shape[1]
+        x = self.transformer.wtes[0](idx[:, :, 0])
+        for i in range(1, pred_idx + 1):
+            x = x + self.transformer.wtes[i](idx[:, :, i])
+        x = x + self.transformer.wpe(torch.arange(T, device=idx.device))
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_heads[pred_idx - self.config.n_codes_given](self.transformer.ln_f(x))
