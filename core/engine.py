@@ -1,0 +1,350 @@
+"""The engine: owns the models and settings, turns text + voice + options into audio.
+
+    engine = Engine(EngineSettings(small_models=True))
+    result = engine.generate("Hello there.", voice="v2/en_speaker_6", options=GenerationOptions(seed=1))
+    result.audio  # float32 at 24 kHz; result.voice is the generation's own VoicePrompt
+
+One generation runs at a time per engine (a lock); others wait. Progress is reported through a
+callback and a threading.Event cancels within one step.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import join_segments
+from .coarse import generate_coarse
+from .codec import Codec
+from .constants import SAMPLE_RATE, TEXT_CONTEXT
+from .devices import autocast, resolve_device, resolve_dtype
+from .errors import Cancelled, InputError, VoiceError
+from .fine import generate_fine
+from .hub import ModelLocator, default_models_dir
+from .library import VoiceLibrary
+from .loading import STAGES, load_preset
+from .models import CODEC, ModelCache
+from .options import MAX_SEED, MAX_TEXT_CHARS, GenerationOptions
+from .presets import is_preset
+from .semantic import encode_text, generate_semantic, max_semantic_tokens
+from .textsplit import Segment, split_text
+from .voice import VoicePrompt
+
+NO_VOICE_NAMES = ("", "none", "random")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    models_dir: Path | None = None  # None: BARK_MODELS_DIR if set, else only the HF cache / hub
+    prompts_dir: Path = Path("prompts")
+    device: str = "auto"  # auto | cpu | cuda | mps
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (autocast)
+    small_text: bool = False
+    small_coarse: bool = False
+    small_fine: bool = False
+    offload_cpu: bool = False
+    allow_download: bool = True
+
+    @classmethod
+    def all_small(cls, **kwargs) -> EngineSettings:
+        return cls(small_text=True, small_coarse=True, small_fine=True, **kwargs)
+
+    def small(self, stage: str) -> bool:
+        return getattr(self, f"small_{stage}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # text | coarse | fine | decode
+    segment: int  # 0-based
+    segments: int
+    step: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentResult:
+    index: int
+    text: str
+    seed: int
+    semantic: np.ndarray  # (S,) int64
+    coarse: np.ndarray  # (2, T) int64
+    fine: np.ndarray  # (8, T) int64
+    audio: np.ndarray  # (320 * T,) float32 at 24 kHz
+    text_tokens: int  # BERT tokens of the text (only the first 256 are read)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    @property
+    def voice(self) -> VoicePrompt | None:
+        """This segment as a voice prompt; None when Bark produced too little speech to be one."""
+        try:
+            return VoicePrompt.from_arrays(self.semantic, self.coarse, self.fine, source=f"segment {self.index + 1}")
+        except VoiceError:
+            return None
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationResult:
+    audio: np.ndarray  # float32 mono
+    sample_rate: int
+    seed: int
+    text: str
+    voice_name: str | None
+    options: GenerationOptions
+    segments: tuple[SegmentResult, ...]
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def voice(self) -> VoicePrompt | None:
+        """The voice of what was generated (its last usable segment), to save as a new voice."""
+        for segment in reversed(self.segments):
+            prompt = segment.voice
+            if prompt is not None:
+                return prompt
+        return None
+
+    def settings(self) -> dict:
+        """Everything needed to run this generation again (the JSON saved beside the audio)."""
+        return {
+            "text": self.text,
+            "voice": self.voice_name,
+            "seed": self.seed,
+            "options": self.options.replace(seed=self.seed).to_dict(),
+            "duration_s": round(self.duration_s, 3),
+            "segments": [{"text": s.text, "seed": s.seed, "duration_s": round(s.duration_s, 3)} for s in self.segments],
+            "warnings": list(self.warnings),
+        }
+
+
+def clean_text(text: str) -> str:
+    """Control characters (other than newlines and tabs) become spaces; empty or huge text is refused."""
+    if not isinstance(text, str):
+        raise InputError("text must be a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"The text is {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. Split it into several files."
+        )
+    text = "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text)
+    if not text.strip():
+        raise InputError("The text is empty: type something for Bark to say.")
+    return text
+
+
+class Engine:
+    def __init__(self, settings: EngineSettings | None = None):
+        self.settings = settings or EngineSettings()
+        self._lock = threading.Lock()
+        self._presets: dict[str, VoicePrompt] = {}
+        self._configure(self.settings)
+
+    def _configure(self, settings: EngineSettings) -> None:
+        device = resolve_device(settings.device)
+        self.device = device
+        self.dtype = resolve_dtype(settings.dtype, device)
+        self.locator = ModelLocator(settings.models_dir or default_models_dir(), allow_download=settings.allow_download)
+        self.library = VoiceLibrary(settings.prompts_dir)
+        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu)
+
+    def update_settings(self, settings: EngineSettings) -> None:
+        """Apply new settings; loaded models are dropped (they reload lazily under the new key)."""
+        with self._lock:
+            old = self.models
+            self._configure(settings)
+            self.settings = settings
+            old.unload()
+
+    # Voices
+
+    def resolve_voice(self, voice: VoicePrompt | str | Path | None) -> tuple[VoicePrompt | None, str | None]:
+        """(prompt, name) from a VoicePrompt, a preset name, an .npz path or a library name."""
+        if voice is None or isinstance(voice, VoicePrompt):
+            return voice, None
+        name = str(voice).strip()
+        if name.lower() in NO_VOICE_NAMES:
+            return None, None
+        if is_preset(name):
+            if name not in self._presets:
+                self._presets[name] = load_preset(self.locator, name)
+            return self._presets[name], name
+        path = Path(name).expanduser()
+        if path.suffix.lower() == ".npz" and path.is_file():
+            return VoicePrompt.load(path), name
+        if self.library.exists(name):
+            return self.library.get(name), name
+        raise VoiceError(
+            f"No voice named '{name}': it is not one of Suno's presets (like v2/en_speaker_6), not an .npz file, "
+            f"and not in your voice library ({self.library.root}). List the voices with --list-voices."
+        )
+
+    # Planning
+
+    def plan(self, text: str, options: GenerationOptions | None = None, seed: int = 0) -> list[Segment]:
+        """The segments a generation would produce, without generating (a dry run)."""
+        options = options or GenerationOptions()
+        return split_text(clean_text(text), options.split, seed=seed)
+
+    # Generation
+
+    def generate(
+        self,
+        text: str,
+        voice: VoicePrompt | str | Path | None = None,
+        options: GenerationOptions | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        options = options or GenerationOptions()
+        seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        base_voice, voice_name = self.resolve_voice(voice)
+        segments = self.plan(text, options, seed)
+        with self._lock:
+            results, warnings = self._generate_segments(segments, base_voice, options, seed, progress, cancel)
+        audio = join_segments([r.audio for r in results], SAMPLE_RATE, options.silence_s, options.crossfade_s)
+        return GenerationResult(
+            audio=audio,
+            sample_rate=SAMPLE_RATE,
+            seed=seed,
+            text=text,
+            voice_name=voice_name,
+            options=options,
+            segments=tuple(results),
+            warnings=tuple(warnings),
+        )
+
+    def _generate_segments(self, segments, base_voice, options, seed, progress, cancel):
+        results: list[SegmentResult] = []
+        warnings: list[str] = []
+        for i, segment in enumerate(segments):
+            voice = self._segment_voice(i, base_voice, results, options)
+            reporter = _StepReporter(progress, cancel, i, len(segments))
+            result = self._generate_one(i, segment.clean, voice, options, (seed + i) % (MAX_SEED + 1), reporter)
+            if result.text_tokens > TEXT_CONTEXT:
+                warnings.append(
+                    f"Segment {i + 1} is {result.text_tokens} text tokens; Bark reads only the first {TEXT_CONTEXT}, "
+                    "so its end was not spoken. Use a smaller split length."
+                )
+            if len(result.semantic) == 0:
+                warnings.append(f"Bark produced no speech for segment {i + 1}; try another seed.")
+            results.append(result)
+        return results, warnings
+
+    @staticmethod
+    def _segment_voice(i: int, base: VoicePrompt | None, done: list[SegmentResult], options: GenerationOptions):
+        """The voice prompt of segment i under the continuity mode."""
+        previous = next((p for p in (r.voice for r in reversed(done)) if p is not None), None)
+        first = next((p for p in (r.voice for r in done) if p is not None), None)
+        anchor = base if base is not None else first  # without a voice, the first segment's voice is kept
+        if options.continuity == "continuous":
+            return previous if previous is not None else base
+        if options.continuity == "reset" and i % options.reset_every != 0:
+            return previous if previous is not None else anchor
+        return anchor
+
+    def _generate_one(self, index, text, voice, options, seed, reporter) -> SegmentResult:
+        settings = self.settings
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        tokenizer = self.models.tokenizer()
+        text_ids, n_tokens = encode_text(tokenizer, text)
+        with autocast(self.device, self.dtype):
+            with self.models.use("text", settings.small("text")) as model:
+                semantic = generate_semantic(
+                    model,
+                    text_ids,
+                    voice,
+                    options.text_sampling,
+                    min_eos_p=options.min_eos_p,
+                    allow_early_stop=options.allow_early_stop,
+                    max_tokens=max_semantic_tokens(options.max_duration_s),
+                    use_cache=options.use_kv_cache,
+                    generator=generator,
+                    on_step=reporter.stage("text"),
+                )
+            with self.models.use("coarse", settings.small("coarse")) as model:
+                coarse = generate_coarse(
+                    model,
+                    semantic,
+                    voice,
+                    options.coarse_sampling,
+                    history=options.coarse_history,
+                    window=options.coarse_window,
+                    use_cache=options.use_kv_cache,
+                    generator=generator,
+                    on_step=reporter.stage("coarse"),
+                )
+            with self.models.use("fine", settings.small("fine")) as model:
+                fine = generate_fine(
+                    model,
+                    coarse,
+                    voice,
+                    options.fine_sampling,
+                    generator=generator,
+                    on_step=reporter.stage("fine"),
+                )
+        reporter.stage("decode")(0, 1)
+        audio = self.decode(fine)
+        reporter.stage("decode")(1, 1)
+        return SegmentResult(
+            index=index,
+            text=text,
+            seed=seed,
+            semantic=semantic.numpy(),
+            coarse=coarse.numpy(),
+            fine=fine.numpy(),
+            audio=audio,
+            text_tokens=n_tokens,
+        )
+
+    def decode(self, fine: torch.Tensor | np.ndarray) -> np.ndarray:
+        """(8, T) codes -> float32 audio at 24 kHz (also used to preview a voice's own prompt)."""
+        if fine.shape[-1] == 0:
+            return np.zeros(0, dtype=np.float32)
+        with self.models.use(CODEC, False) as model:
+            return Codec(model).decode(fine)
+
+    # Models
+
+    def preload(self) -> None:
+        """Load every model now instead of on first use."""
+        self.models.tokenizer()
+        for stage in STAGES:
+            self.models.get(stage, self.settings.small(stage))
+        self.models.get(CODEC, False)
+
+    def unload(self) -> None:
+        self.models.unload()
+
+
+@dataclass(frozen=True)
+class _StepReporter:
+    """Makes each stage's step hook: it reports progress and stops the generation when cancel is set."""
+
+    progress: ProgressCallback | None
+    cancel: threading.Event | None
+    segment: int
+    segments: int
+
+    def stage(self, name: str) -> Callable[[int, int], None]:
+        def on_step(step: int, total: int) -> None:
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled("Generation cancelled.")
+            if self.progress is not None:
+                self.progress(Progress(name, self.segment, self.segments, step, total))
+
+        return on_step

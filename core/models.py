@@ -1,0 +1,97 @@
+"""The loaded models of one engine: lazy loading, a cache keyed by what matters, CPU offload.
+
+The cache key is (stage, size, device, dtype), so switching to the small models, another device
+or another precision really loads other weights; at most one model per stage is kept.
+With offload, models live on the CPU and visit the GPU only while their stage runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .hub import ModelLocator
+from .loading import load_codec_model, load_stage_model, load_tokenizer
+
+CODEC = "codec"
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    stage: str  # text | coarse | fine | codec
+    small: bool
+    device: str
+    dtype: str
+
+
+class ModelCache:
+    def __init__(self, locator: ModelLocator, device: torch.device, dtype: torch.dtype, offload: bool):
+        self.locator = locator
+        self.device = device
+        self.dtype = dtype
+        self.offload = offload and device.type != "cpu"
+        self._models: dict[ModelKey, nn.Module] = {}
+        self._tokenizer = None
+        self._lock = threading.RLock()
+
+    def key(self, stage: str, small: bool) -> ModelKey:
+        return ModelKey(stage, small and stage != CODEC, str(self.device), str(self.dtype).removeprefix("torch."))
+
+    def get(self, stage: str, small: bool) -> nn.Module:
+        """The model of a stage, loaded on first use; on the CPU when offloading, else on the device."""
+        key = self.key(stage, small)
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                for other in [k for k in self._models if k.stage == stage]:
+                    del self._models[other]  # one model per stage: switching sizes frees the old one
+                model = (
+                    load_codec_model(self.locator) if stage == CODEC else load_stage_model(self.locator, stage, small)
+                )
+                model = model.to("cpu" if self.offload else self.device)
+                self._models[key] = model
+            return model
+
+    @contextlib.contextmanager
+    def use(self, stage: str, small: bool) -> Iterator[nn.Module]:
+        """The model on the compute device for one stage; with offload it goes back to the CPU after."""
+        model = self.get(stage, small)
+        if not self.offload:
+            yield model
+            return
+        model.to(self.device)
+        try:
+            yield model
+        finally:
+            model.to("cpu")
+            _free_device_memory(self.device)
+
+    def tokenizer(self):
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.locator)
+            return self._tokenizer
+
+    def loaded(self) -> list[ModelKey]:
+        with self._lock:
+            return list(self._models)
+
+    def unload(self) -> None:
+        with self._lock:
+            self._models.clear()
+            self._tokenizer = None
+        gc.collect()
+        _free_device_memory(self.device)
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

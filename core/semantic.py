@@ -1,0 +1,108 @@
+"""Stage 1: text -> semantic tokens with the text GPT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .constants import (
+    MAX_SEMANTIC_TOKENS,
+    SEMANTIC_INFER_TOKEN,
+    SEMANTIC_PAD_TOKEN,
+    SEMANTIC_RATE_HZ,
+    SEMANTIC_VOCAB_SIZE,
+    TEXT_CONTEXT,
+    TEXT_ENCODING_OFFSET,
+    TEXT_PAD_TOKEN,
+)
+from .errors import InputError
+from .model import GPT
+from .sampling import Sampling, sample
+from .voice import VoicePrompt
+
+StepHook = Callable[[int, int], None]  # (step, total); may raise Cancelled
+
+
+def normalize_text(text: str) -> str:
+    """Whitespace collapsed to single spaces and stripped, as Bark reads it."""
+    return " ".join(text.split())
+
+
+def encode_text(tokenizer, text: str) -> tuple[torch.Tensor, int]:
+    """Text -> (256,) model ids (BERT id + 10 048, right-padded) and the number of BERT tokens.
+
+    Only the first 256 tokens fit; the caller warns when the count is larger.
+    """
+    text = normalize_text(text)
+    if not text:
+        raise InputError("The text is empty: type something for Bark to say.")
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    kept = torch.tensor(ids[:TEXT_CONTEXT], dtype=torch.long) + TEXT_ENCODING_OFFSET
+    padded = torch.full((TEXT_CONTEXT,), TEXT_PAD_TOKEN, dtype=torch.long)
+    padded[: len(kept)] = kept
+    return padded, len(ids)
+
+
+def semantic_history(voice: VoicePrompt | None) -> torch.Tensor:
+    """The last 256 semantic tokens of the voice, right-padded with 10 000 (all padding without a voice)."""
+    history = torch.full((TEXT_CONTEXT,), SEMANTIC_PAD_TOKEN, dtype=torch.long)
+    if voice is not None:
+        tail = torch.tensor(voice.semantic[-TEXT_CONTEXT:])
+        history[: len(tail)] = tail
+    return history
+
+
+def max_semantic_tokens(max_duration_s: float | None) -> int:
+    """Bark stops once the generated duration exceeds max_duration_s, and after 768 tokens."""
+    if max_duration_s is None:
+        return MAX_SEMANTIC_TOKENS
+    return min(MAX_SEMANTIC_TOKENS, int(max_duration_s * SEMANTIC_RATE_HZ) + 1)
+
+
+@torch.inference_mode()
+def generate_semantic(
+    model: GPT,
+    text_ids: torch.Tensor,
+    voice: VoicePrompt | None,
+    sampling: Sampling,
+    *,
+    min_eos_p: float = 0.2,
+    allow_early_stop: bool = True,
+    max_tokens: int = MAX_SEMANTIC_TOKENS,
+    use_cache: bool = True,
+    generator: torch.Generator | None = None,
+    on_step: StepHook | None = None,
+) -> torch.Tensor:
+    """(256,) text ids -> (N,) int64 semantic tokens 0..9999 on the CPU, N <= max_tokens.
+
+    The first pass sees text and history merged (257 positions); every later step one token.
+    Stops when end-of-speech is drawn or its probability reaches min_eos_p (if allowed).
+    """
+    device = model.lm_head.weight.device
+    infer = torch.tensor([SEMANTIC_INFER_TOKEN])
+    x = torch.cat([text_ids, semantic_history(voice), infer]).to(device)[None]  # (1, 513)
+    cache = model.new_cache(1) if use_cache else None
+    out = torch.zeros(max_tokens, dtype=torch.long, device=device)
+    n_vocab = SEMANTIC_VOCAB_SIZE + 1 if allow_early_stop else SEMANTIC_VOCAB_SIZE  # id 10 000 is EOS
+    logits = model(x, cache=cache, merge_context=True)
+    n = 0
+    while n < max_tokens:
+        token, probs = sample(logits[:, :n_vocab], sampling, generator)
+        if allow_early_stop:
+            stop = token[0] == SEMANTIC_VOCAB_SIZE
+            if probs is not None:
+                stop = stop | (probs[0, -1] >= min_eos_p)
+            if stop.item():
+                break
+        out[n] = token[0]
+        n += 1
+        if on_step is not None:
+            on_step(n, max_tokens)
+        if n == max_tokens:
+            break
+        if cache is not None:
+            logits = model(token[:, None], cache=cache)
+        else:
+            logits = model(torch.cat([x, out[None, :n]], dim=1), merge_context=True)
+    return out[:n].cpu()
