@@ -103,7 +103,8 @@ def _ramp(n: int) -> np.ndarray:
     return (np.arange(1, n + 1, dtype=np.float32) / np.float32(n + 1)).astype(np.float32)
 
 
-def _normalise_format(fmt: str) -> str:
+def check_format(fmt: str) -> str:
+    """The canonical name of an output format this machine can write (InputError otherwise)."""
     name = fmt.lower().lstrip(".") if isinstance(fmt, str) else fmt
     if name not in AUDIO_FORMATS:
         raise InputError(f"audio format must be one of {', '.join(AUDIO_FORMATS)}; got {fmt!r}")
@@ -122,7 +123,7 @@ def encode_audio(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     Samples are clipped to [-1, 1] (NaN becomes silence); empty audio is an InputError.
     wav and flac are 16-bit PCM, ogg is Vorbis, mp3 is MPEG layer III.
     """
-    name = _normalise_format(fmt)
+    name = check_format(fmt)
     _check_rate(sample_rate)
     samples = _as_mono(audio, "audio")
     if samples.size == 0:  # flac and mp3 would give a zero-byte, unreadable file

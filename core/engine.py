@@ -172,8 +172,13 @@ class Engine:
 
     # Voices
 
-    def resolve_voice(self, voice: VoicePrompt | str | Path | None) -> tuple[VoicePrompt | None, str | None]:
-        """(prompt, name) from a VoicePrompt, a preset name, an .npz path or a library name."""
+    def resolve_voice(
+        self, voice: VoicePrompt | str | Path | None, allow_paths: bool = True
+    ) -> tuple[VoicePrompt | None, str | None]:
+        """(prompt, name) from a VoicePrompt, a preset name, an .npz path or a library name.
+
+        Servers pass allow_paths=False so that a remote user cannot name files on this machine.
+        """
         if voice is None or isinstance(voice, VoicePrompt):
             return voice, None
         name = str(voice).strip()
@@ -184,7 +189,11 @@ class Engine:
                 self._presets[name] = load_preset(self.locator, name)
             return self._presets[name], name
         path = Path(name).expanduser()
-        if path.suffix.lower() == ".npz" and path.is_file():
+        if path.suffix.lower() == ".npz" or "/" in name or "\\" in name:
+            if not allow_paths:
+                raise VoiceError(f"'{name}' looks like a file path; paths are not accepted here, use a voice name")
+            if not path.is_file():
+                raise VoiceError(f"Voice file not found: {path}")
             return VoicePrompt.load(path), name
         if self.library.exists(name):
             return self.library.get(name), name
@@ -209,10 +218,12 @@ class Engine:
         options: GenerationOptions | None = None,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        allow_paths: bool = True,
     ) -> GenerationResult:
+        """Generate `text` in `voice` (see resolve_voice); long texts are split per options.split."""
         options = options or GenerationOptions()
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        base_voice, voice_name = self.resolve_voice(voice)
+        base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
         with self._lock:
             results, warnings = self._generate_segments(segments, base_voice, options, seed, progress, cancel)

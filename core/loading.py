@@ -7,6 +7,7 @@ needs; a file that asks for anything else is refused, so a hostile checkpoint ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import re
@@ -136,10 +137,25 @@ def load_codec_model(locator: ModelLocator) -> nn.Module:
     if weights.parent != folder:
         raise ModelFileError(f"keep {weights.name} beside {folder / 'config.json'}")
     try:
-        model = EncodecModel.from_pretrained(folder)
+        with _quiet_transformers():
+            model = EncodecModel.from_pretrained(folder)
     except (OSError, ValueError) as e:
         raise ModelFileError(f"EnCodec in {folder} could not be read ({_first_line(e)})") from e
     return model.eval().requires_grad_(False)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No "Loading weights" bar: a local file loads in a moment, and the CLI's --quiet must hold."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _first_line(e: BaseException) -> str:

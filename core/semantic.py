@@ -54,10 +54,19 @@ def semantic_history(voice: VoicePrompt | None) -> torch.Tensor:
 
 
 def max_semantic_tokens(max_duration_s: float | None) -> int:
-    """Bark stops once the generated duration exceeds max_duration_s, and after 768 tokens."""
+    """Bark stops once the generated duration exceeds max_duration_s, and after 768 tokens.
+
+    The duration is summed token by token in floating point, as Bark does, so the cut-off agrees
+    with it exactly (a closed formula differs by one token at some durations, e.g. 10.0 s).
+    """
     if max_duration_s is None:
         return MAX_SEMANTIC_TOKENS
-    return min(MAX_SEMANTIC_TOKENS, int(max_duration_s * SEMANTIC_RATE_HZ) + 1)
+    total = 0.0
+    for n in range(1, MAX_SEMANTIC_TOKENS + 1):
+        total += 1 / SEMANTIC_RATE_HZ
+        if total > max_duration_s:
+            return n
+    return MAX_SEMANTIC_TOKENS
 
 
 @torch.inference_mode()

@@ -48,8 +48,12 @@ def test_voice_from_library_path_and_errors(engine, tmp_path):
     assert engine.resolve_voice("none") == (None, None)
     with pytest.raises(VoiceError, match="No voice named 'nobody'"):
         engine.generate("hello", voice="nobody", options=SHORT)
-    with pytest.raises(InputError):
+    with pytest.raises(VoiceError):
         engine.generate("hello", voice="../../etc/passwd", options=SHORT)
+    with pytest.raises(VoiceError, match="paths are not accepted"):
+        engine.resolve_voice(str(path), allow_paths=False)
+    with pytest.raises(VoiceError, match="not found"):
+        engine.generate("hello", voice=str(tmp_path / "missing.npz"), options=SHORT)
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01\x02"])

@@ -60,6 +60,7 @@ def test_semantic_early_stop_and_duration_limit(models, locator):
     assert len(stopped) == 0  # EOS probability >= 0 always: stops at once
     assert max_semantic_tokens(None) == MAX_SEMANTIC_TOKENS
     assert max_semantic_tokens(1.0) == 50  # stops once 1.0 s is exceeded: 50 / 49.9 s
+    assert max_semantic_tokens(10.0) == 499  # what Bark's running float sum gives
     assert max_semantic_tokens(100.0) == MAX_SEMANTIC_TOKENS
 
 

@@ -1,0 +1,270 @@
+"""The command line, run in-process on the tiny models (plus one real `python bark_perform.py`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+import soundfile as sf
+
+import bark_perform
+from bark_perform import (
+    build_parser,
+    main,
+    options_from_args,
+    read_prompts,
+    reserve_output,
+    settings_from_args,
+    slugify,
+)
+from core.audio import encode_audio
+from core.engine import Engine, EngineSettings
+from core.errors import Cancelled
+from core.options import GenerationOptions
+from core.textsplit import SplitOptions
+
+SCRIPT = Path(bark_perform.__file__)
+FAST = ["--max-duration", "0.1", "--seed", "1", "--small-models"]  # tiny random models never stop early: cap them
+
+
+@pytest.fixture()
+def cli(tiny_models, tmp_path, capsys):
+    """Run main() offline on the tiny models with tmp output and library folders: (status, stdout, stderr)."""
+
+    def run(*args: str, quiet: bool = True) -> tuple[int, str, str]:
+        base = ["--models-dir", str(tiny_models), "--prompts-dir", str(tmp_path / "prompts")]
+        base += ["--output-dir", str(tmp_path / "out"), "--device", "cpu", "--offline"]
+        status = main([*base, *(["--quiet"] if quiet else []), *args])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def written(out: str) -> list[Path]:
+    return [Path(line) for line in out.splitlines()]
+
+
+def parse(*args: str):
+    return build_parser().parse_args(["--text", "hi", *args])
+
+
+# Flags and settings (no generation)
+
+
+def test_every_option_field_has_a_flag():
+    args = vars(parse())
+    for field in dataclasses.fields(GenerationOptions):
+        assert field.name == "split" or field.name in args
+    for field in dataclasses.fields(SplitOptions):
+        assert f"split_{field.name}" in args
+
+
+def test_defaults_come_from_the_dataclasses():
+    assert options_from_args(parse()) == GenerationOptions()
+    assert settings_from_args(parse()) == EngineSettings()
+
+
+def test_flags_build_the_options():
+    args = parse("--text-temp", "0.9", "--fine-temp", "none", "--text-top-k", "50", "--split-mode", "word")
+    options = options_from_args(args)
+    assert (options.text_temp, options.fine_temp, options.text_top_k) == (0.9, None, 50)
+    assert options.split.mode == "word"
+
+
+@pytest.mark.parametrize(
+    ("flags", "early_stop", "kv_cache"),
+    [([], True, True), (["--no-early-stop"], False, True), (["--no-kv-cache", "--early-stop"], True, False)],
+)
+def test_boolean_generation_flags(flags, early_stop, kv_cache):
+    options = options_from_args(parse(*flags))
+    assert (options.allow_early_stop, options.use_kv_cache) == (early_stop, kv_cache)
+
+
+def test_boolean_engine_flags():
+    assert settings_from_args(parse("--small-models")) == EngineSettings.all_small()
+    only_coarse = settings_from_args(parse("--small-coarse", "--offline", "--offload-cpu"))
+    assert (only_coarse.small_text, only_coarse.small_coarse, only_coarse.small_fine) == (False, True, False)
+    assert only_coarse.allow_download is False and only_coarse.offload_cpu is True
+
+
+def test_a_boolean_flag_takes_no_value(capsys):
+    assert main(["--text", "hi", "--no-early-stop", "false"]) == 2
+    assert "unrecognized arguments: false" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert main(["--help"]) == 0
+    assert "--no-early-stop" in capsys.readouterr().out
+
+
+def test_slugify():
+    assert slugify("Hello, World! [laughs] Ça va?") == "hello-world-laughs-ca-va"
+    assert slugify("你好") == "audio"
+    assert slugify("../../etc/passwd") == "etc-passwd"
+    long = slugify("word " * 100)
+    assert len(long) <= bark_perform.MAX_SLUG_CHARS and long.endswith("word")
+
+
+def test_reserve_output_never_reuses_a_name(tmp_path):
+    first = reserve_output(tmp_path, "stem", "wav")
+    second = reserve_output(tmp_path, "stem", "wav")
+    (tmp_path / "other-2.json").write_text("{}")
+    third = reserve_output(tmp_path, "other", "wav")
+    assert first == (tmp_path / "stem.wav", tmp_path / "stem.json")
+    assert second == (tmp_path / "stem-2.wav", tmp_path / "stem-2.json")
+    assert third[0] == tmp_path / "other.wav"
+    assert reserve_output(tmp_path, "other", "wav")[0] == tmp_path / "other-3.wav"
+
+
+def test_read_prompts(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("One.\nstill one.\n\n \nTwo.\n\n\n", encoding="utf-8")
+    assert read_prompts(path) == ["One.\nstill one.", "Two."]
+    path.write_text("a ## b ##", encoding="utf-8")
+    assert read_prompts(path, separator="##") == ["a", "b"]
+    path.write_text("a\n---\nb\n-----\nc", encoding="utf-8")
+    assert read_prompts(path, regex=r"\n-{3,}\n") == ["a", "b", "c"]
+
+
+# Generation
+
+
+def test_generation_writes_audio_and_settings_that_rerun_exactly(cli):
+    status, out, err = cli("--text", "Hello world.", *FAST, quiet=False)
+    assert status == 0
+    audio_path, json_path = written(out)
+    assert audio_path.suffix == ".wav" and json_path == audio_path.with_suffix(".json")
+    assert "hello-world" in audio_path.name
+    assert "segment 1/1 text" in err and "segment 1/1 fine" in err  # tqdm progress on stderr
+    record = json.loads(json_path.read_text(encoding="utf-8"))
+    assert (record["text"], record["seed"], record["format"], record["sample_rate"]) == (
+        "Hello world.",
+        1,
+        "wav",
+        24000,
+    )
+
+    settings = {k: Path(v) if k.endswith("_dir") and v else v for k, v in record["engine"].items()}
+    again = Engine(EngineSettings(**settings)).generate(
+        record["text"], record["voice"], GenerationOptions.from_dict(record["options"])
+    )
+    data, rate = sf.read(audio_path)
+    assert rate == 24000 and len(data) == len(again.audio) > 0
+    assert encode_audio(again.audio, 24000, "wav") == audio_path.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "mp3"])
+def test_each_format(cli, fmt):
+    status, out, _ = cli("--text", "Hi.", "--format", fmt, *FAST)
+    assert status == 0
+    audio_path, json_path = written(out)
+    assert audio_path.suffix == f".{fmt}"
+    info = sf.info(audio_path)
+    expected = json.loads(json_path.read_text())["duration_s"] * 24000
+    assert info.samplerate == 24000 and abs(info.frames - expected) < 2400  # mp3 pads a little
+
+
+def test_prompt_file_with_iterations(cli, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("First prompt.\n\nSecond prompt.\n", encoding="utf-8")
+    status, out, _ = cli("--prompt-file", str(prompts), "--iterations", "2", *FAST)
+    assert status == 0
+    paths = written(out)
+    assert len(paths) == 8 and len(set(paths)) == 8 and all(p.is_file() for p in paths)
+    records = [json.loads(p.read_text()) for p in paths if p.suffix == ".json"]
+    assert [(r["text"], r["seed"]) for r in records] == [
+        ("First prompt.", 1),
+        ("First prompt.", 2),
+        ("Second prompt.", 1),
+        ("Second prompt.", 2),
+    ]
+
+
+def test_dry_run_prints_segments_and_writes_nothing(cli, tmp_path):
+    text = "One sentence here. " * 20
+    status, out, _ = cli("--text", text, "--dry-run", "--split-goal", "60")
+    assert status == 0
+    assert "prompt 1/1:" in out and "[~" in out and " s] One sentence here." in out
+    assert len([line for line in out.splitlines() if "[~" in line]) > 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_save_voice_then_use_it(cli, tmp_path):
+    status, out, _ = cli("--text", "Keep this voice.", "--save-voice", "narrator", *FAST)
+    assert status == 0
+    npz = written(out)[-1]
+    assert npz == tmp_path / "prompts" / "narrator.npz" and npz.is_file()
+    metadata = json.loads(npz.with_suffix(".json").read_text())
+    assert (metadata["text"], metadata["seed"]) == ("Keep this voice.", 1)
+    assert metadata["settings"]["options"]["max_duration_s"] == 0.1
+
+    status, out, _ = cli("--text", "Now speak.", "--voice", "narrator", *FAST)
+    assert status == 0
+    assert json.loads(written(out)[1].read_text())["voice"] == "narrator"
+
+    status, out, _ = cli("--list-voices")
+    assert status == 0 and "narrator" in out and "English:" in out and "v2/en_speaker_6" in out
+
+
+def test_list_voices_with_an_empty_library(cli):
+    status, out, _ = cli("--list-voices")
+    assert status == 0 and "0 voice(s)" in out and "announcer" in out
+
+
+# Failures
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--text", "hi", "--voice", "nobody"], "No voice named 'nobody'"),
+        (["--text", "  "], "text is empty"),
+        (["--text", "hi", "--text-temp", "-1"], "--text-temp must be"),
+        (["--text", "hi", "--fine-temp", "abc"], "--fine-temp"),
+        (["--prompt-file", "no-such-file.txt"], "cannot read the prompt file"),
+        (["--text", "hi", "--save-voice", "../x"], "must not contain"),
+        (["--text", "hi", "--save-voice", "x", "--iterations", "2"], "one generation"),
+        (["--text", "hi", "--split-goal", "500"], "--split-goal (500) must not exceed --split-max"),
+        (["--text", "hi", "--format", "aiff"], "invalid choice"),
+        ([], "give --text or --prompt-file"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(cli, tmp_path, args, words):
+    status, _, err = cli(*args)
+    assert status == 2
+    assert err.startswith("bark_perform.py: error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert words in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_missing_models_offline_exits_1_naming_the_file(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    status, _, err = cli("--text", "hi", "--models-dir", str(empty), *FAST)
+    assert status == 1 and err.count("\n") == 1
+    assert "Model file 'vocab.txt'" in err and "downloads are switched off" in err
+
+
+def test_cancel_exits_1(cli, monkeypatch):
+    def cancelled(*args, **kwargs):
+        raise Cancelled("Generation cancelled.")
+
+    monkeypatch.setattr(Engine, "generate", cancelled)
+    status, _, err = cli("--text", "hi", *FAST)
+    assert (status, err) == (1, "bark_perform.py: cancelled\n")
+
+
+def test_script_runs_as_a_program(tiny_models, tmp_path):
+    command = [sys.executable, str(SCRIPT), "--text", "Hello.", "--models-dir", str(tiny_models), "--offline"]
+    command += ["--device", "cpu", "--quiet", "--output-dir", "out", "--prompts-dir", "prompts", *FAST]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    audio_path, json_path = (tmp_path / line for line in done.stdout.splitlines())
+    assert sf.info(audio_path).samplerate == 24000 and json.loads(json_path.read_text())["seed"] == 1
