@@ -1,11 +1,13 @@
-"""Speed and memory of the generation core at Bark's real model sizes, with random weights.
+"""Speed and memory of the engine at Bark's real model sizes, with random weights.
 
-    python -m bench.bench_core --size small --seconds 5
-    python -m bench.bench_core --size large --no-cache-tokens 40
+    python -m bench.bench_core                      # small models, exact and fast mode
+    python -m bench.bench_core --size large --modes exact
+    python -m bench.bench_core --plain-tokens 30    # also the semantic stage without KV cache
 
-Prints per-stage throughput, the real-time factor (compute seconds / audio seconds) and peak RSS.
-Lengths are fixed (early stop off), so runs are comparable; random weights make the audio noise
-but cost exactly what real weights cost.
+Writes (once) a models directory with random weights at the real sizes in Suno's file formats,
+then runs the real engine on it: loading (mmap) and peak RSS, one 5-s generation stage by stage,
+a ~60-s text of five 12-s segments against one 12-s segment, and how far fast-mode logits move
+from exact ones. Lengths are fixed (early stop off) so runs compare; the audio is noise.
 """
 
 from __future__ import annotations
@@ -13,96 +15,154 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from pathlib import Path
 
 import torch
+from torch import nn
 
-from core.coarse import coarse_steps, generate_coarse
-from core.codec import Codec
 from core.constants import SAMPLE_RATE, SEMANTIC_RATE_HZ
-from core.fine import generate_fine
-from core.loading import STAGE_VOCAB
-from core.model import GPT, FineGPT, GPTConfig
-from core.sampling import Sampling
-from core.semantic import generate_semantic
+from core.engine import Engine, EngineSettings, Progress
+from core.loading import BARK_REPO, CODEC_REPO, STAGE_VOCAB, TOKENIZER_FILE, checkpoint_file
+from core.model import GPTConfig
+from core.options import GenerationOptions
+from core.textsplit import SplitOptions
+from core.tiny import write_checkpoint, write_vocab
 
 SIZES = {"small": (12, 12, 768), "large": (24, 16, 1024)}  # layers, heads, width
+BANDWIDTH_GBS = 23.0  # this machine's measured memory bandwidth (issue 6)
+STAGES = ("text", "coarse", "fine", "decode")
 
 
-def random_model(stage: str, size: str) -> torch.nn.Module:
-    n_layer, n_head, n_embd = SIZES[size]
-    n_in, n_out = STAGE_VOCAB[stage]
-    config = GPTConfig(n_layer, n_head, n_embd, 1024, n_in, n_out, bias=False)
-    torch.manual_seed(0)
-    model = FineGPT(config) if stage == "fine" else GPT(config)
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    return model.eval().requires_grad_(False)
-
-
-def random_codec() -> Codec:
+def write_bench_pack(root: Path, size: str) -> Path:
+    """Random weights at the real size in Suno's format, a real-size EnCodec, the tiny vocabulary."""
     from transformers import EncodecConfig, EncodecModel
 
-    torch.manual_seed(0)
-    return Codec(EncodecModel(EncodecConfig()).eval().requires_grad_(False))  # the 24 kHz model's shape
+    n_layer, n_head, n_embd = SIZES[size]
+    for i, stage in enumerate(("text", "coarse", "fine")):
+        path = root / BARK_REPO / checkpoint_file(stage, small=size == "small").filename
+        if not path.exists():
+            n_in, n_out = STAGE_VOCAB[stage]
+            print(f"writing {path} ...", flush=True)
+            write_checkpoint(path, stage, GPTConfig(n_layer, n_head, n_embd, 1024, n_in, n_out), seed=i)
+    if not (root / CODEC_REPO / "config.json").exists():
+        torch.manual_seed(0)
+        EncodecModel(EncodecConfig()).save_pretrained(root / CODEC_REPO)  # the 24 kHz model's shape
+        write_vocab(root / TOKENIZER_FILE.repo_id / TOKENIZER_FILE.filename)
+    return root
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn):
+class StageClock:
+    """Seconds per stage and steps per stage, from the engine's progress events."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.last = self.start
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.steps = dict.fromkeys(STAGES, 0)
+
+    def __call__(self, p: Progress) -> None:
+        now = time.perf_counter()
+        self.seconds[p.stage] += now - self.last
+        self.last = now
+        self.steps[p.stage] += 1
+
+
+def decode_floor_ms(model: nn.Module, bytes_per_weight: float) -> float:
+    """Time to read every weight a decode step reads (all Linear layers) once at BANDWIDTH_GBS."""
+    n = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    n = n or sum(m.weight_int8.numel() for m in model.modules() if hasattr(m, "weight_int8"))
+    return n * bytes_per_weight / (BANDWIDTH_GBS * 1e9) * 1e3
+
+
+def generate(engine: Engine, text: str, seconds: float, split: str = "none", progress=None):
+    options = GenerationOptions(
+        seed=0, allow_early_stop=False, max_duration_s=seconds, split=SplitOptions(mode=split), silence_s=0.0
+    )
     start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+    result = engine.generate(text, options=options, progress=progress)
+    return result, time.perf_counter() - start
 
 
-def bench_size(size: str, seconds: float, no_cache_tokens: int) -> None:
-    models, load_s = timed(lambda: {s: random_model(s, size) for s in ("text", "coarse", "fine")})
-    codec = random_codec()
-    rss_loaded = peak_rss_mb()
-    n_semantic = round(seconds * SEMANTIC_RATE_HZ)
-    text_ids = torch.randint(10_048, 129_595, (256,), generator=torch.Generator().manual_seed(0))
-    gen = torch.Generator().manual_seed(0)
-    warm = Sampling(0.7)
-
-    def semantic_run(n, cache):
-        return generate_semantic(
-            models["text"], text_ids, None, warm, allow_early_stop=False, max_tokens=n, use_cache=cache, generator=gen
-        )
-
-    semantic, t_sem = timed(lambda: semantic_run(n_semantic, True))
-    coarse, t_coarse = timed(lambda: generate_coarse(models["coarse"], semantic, None, warm, generator=gen))
-    fine, t_fine = timed(lambda: generate_fine(models["fine"], coarse, None, Sampling(0.5), generator=gen))
-    audio, t_dec = timed(lambda: codec.decode(fine))
-    audio_s = len(audio) / SAMPLE_RATE
-    total = t_sem + t_coarse + t_fine + t_dec
-    n_coarse = coarse_steps(n_semantic)
-    print(f"\n== {size} models, {torch.get_num_threads()} threads, {audio_s:.2f} s of audio ==")
-    print(f"build models      {load_s:7.2f} s   peak RSS after build {rss_loaded:8.0f} MB")
-    print(f"semantic          {t_sem:7.2f} s   {n_semantic / t_sem:7.1f} tok/s  ({n_semantic} tokens)")
-    print(f"coarse            {t_coarse:7.2f} s   {n_coarse / t_coarse:7.1f} tok/s  ({n_coarse} tokens)")
-    print(f"fine              {t_fine:7.2f} s")
-    print(f"decode            {t_dec:7.2f} s")
-    print(f"total             {total:7.2f} s   RTF {total / audio_s:.2f}   peak RSS {peak_rss_mb():.0f} MB")
-    if no_cache_tokens:
-        _, t_cached = timed(lambda: semantic_run(no_cache_tokens, True))
-        _, t_plain = timed(lambda: semantic_run(no_cache_tokens, False))
+def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool) -> Engine:
+    small = size == "small"
+    settings = EngineSettings(
+        models_dir=pack, device="cpu", small_text=small, small_coarse=small, small_fine=small, fast=mode == "fast"
+    )
+    engine = Engine(settings)
+    start = time.perf_counter()
+    engine.preload()
+    print(f"\n== {size} models, {mode} mode, {torch.get_num_threads()} threads ==")
+    print(f"load all models        {time.perf_counter() - start:6.2f} s   peak RSS {peak_rss_mb():7.0f} MB")
+    generate(engine, "hello world", 0.2)  # warm-up
+    clock = StageClock()
+    result, total = generate(engine, "hello world", seconds, progress=clock)
+    audio_s = result.duration_s
+    n_sem, n_coarse = len(result.segments[0].semantic), result.segments[0].coarse.size
+    bytes_per_weight = 1.0 if mode == "fast" else 4.0
+    for stage, n in (("text", n_sem), ("coarse", n_coarse)):
+        step_ms = clock.seconds[stage] / n * 1e3
+        floor = decode_floor_ms(engine.models.get(stage, small), bytes_per_weight)
         print(
-            f"semantic, {no_cache_tokens} tokens: cache on {no_cache_tokens / t_cached:.1f} tok/s, "
-            f"cache off {no_cache_tokens / t_plain:.1f} tok/s ({t_plain / t_cached:.1f}x slower)"
+            f"{stage:<8} {clock.seconds[stage]:6.2f} s  {n / clock.seconds[stage]:6.1f} tok/s  "
+            f"{step_ms:5.1f} ms/token (weight-read floor {floor:4.1f} ms)"
         )
+    print(f"fine     {clock.seconds['fine']:6.2f} s\ndecode   {clock.seconds['decode']:6.2f} s")
+    print(f"total    {total:6.2f} s for {audio_s:.2f} s of audio: RTF {total / audio_s:.2f}")
+    print(f"peak RSS after a generation {peak_rss_mb():.0f} MB")
+    if long_form:
+        _, one = generate(engine, "hello world", 12.0)
+        lines = "\n".join(["hello world"] * 5)
+        result, five = generate(engine, lines, 12.0, split="line")
+        print(
+            f"long form: one 12-s segment {one:.1f} s; {result.duration_s:.0f} s in 5 segments {five:.1f} s "
+            f"({five / one:.2f}x; batch of {engine.settings.max_batch})"
+        )
+    return engine
+
+
+def logit_error(exact: Engine, fast: Engine, small: bool) -> None:
+    """Relative L2 distance of fast-mode logits from exact ones, per stage, on the same input."""
+    gen = torch.Generator().manual_seed(0)
+    for stage in ("text", "coarse"):
+        ids = torch.randint(0, 10_000, (1, 600), generator=gen)
+        a, b = (e.models.get(stage, small)(ids, last_only=False).float() for e in (exact, fast))
+        print(f"fast vs exact logits, {stage:<6} relative error {((a - b).norm() / a.norm()).item():.4f}")
+    codes = torch.randint(0, 1024, (1, 1024, 8), generator=gen)
+    a, b = (e.models.get("fine", small)(4, codes).float() for e in (exact, fast))
+    print(f"fast vs exact logits, fine   relative error {((a - b).norm() / a.norm()).item():.4f}")
+
+
+def plain_path(engine: Engine, n_tokens: int) -> None:
+    """The semantic stage with and without the KV cache, n_tokens each."""
+    for cache in (True, False):
+        options = GenerationOptions(seed=0, allow_early_stop=False, max_duration_s=n_tokens / SEMANTIC_RATE_HZ)
+        clock = StageClock()
+        engine.generate("hello world", options=options.replace(use_kv_cache=cache), progress=clock)
+        print(f"semantic, KV cache {'on ' if cache else 'off'}: {n_tokens / clock.seconds['text']:6.1f} tok/s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=["small", "large", "both"], default="small")
-    parser.add_argument("--seconds", type=float, default=5.0, help="audio length to generate")
+    parser.add_argument("--size", choices=list(SIZES), default="small")
+    parser.add_argument("--modes", nargs="+", choices=["exact", "fast"], default=["exact", "fast"])
+    parser.add_argument("--seconds", type=float, default=5.0, help="audio length of the stage-by-stage run")
+    parser.add_argument("--pack", type=Path, default=Path("/tmp/bark-bench-pack"), help="random models directory")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--no-cache-tokens", type=int, default=0, help="also time the semantic stage without cache")
+    parser.add_argument("--no-long-form", action="store_true", help="skip the 60-s long-form run")
+    parser.add_argument("--plain-tokens", type=int, default=0, help="also time the semantic stage without cache")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    for size in ("small", "large") if args.size == "both" else (args.size,):
-        bench_size(size, args.seconds, args.no_cache_tokens)
+    pack = write_bench_pack(args.pack, args.size)
+    engines = {mode: bench_mode(pack, args.size, mode, args.seconds, not args.no_long_form) for mode in args.modes}
+    if len(engines) == 2:
+        logit_error(engines["exact"], engines["fast"], args.size == "small")
+    if args.plain_tokens:
+        plain_path(next(iter(engines.values())), args.plain_tokens)
+    print(f"\n{SAMPLE_RATE} Hz output; floors assume {BANDWIDTH_GBS} GB/s")
 
 
 if __name__ == "__main__":

@@ -201,16 +201,17 @@ def run_case(args, models, tokenizer, locator, voice_name: str | None, top_k, to
         use_kv_caching=True,
     )
     text_ids, _ = encode_text(tokenizer, args.text)
-    our_sem = generate_semantic(
+    (our_sem,) = generate_semantic(
         our_text,
-        text_ids,
+        text_ids[None],
         voice,
         Sampling(0.7, top_k, top_p),
         allow_early_stop=False,
         max_tokens=max_semantic_tokens(args.duration),
         use_cache=True,
-        generator=torch.Generator().manual_seed(seed),
-    ).numpy()
+        generators=[torch.Generator().manual_seed(seed)],
+    )
+    our_sem = our_sem.numpy()
     verdict = first_diff(ref_sem, our_sem)
     ok &= verdict.startswith("identical")
     print(f"semantic: {verdict}")
@@ -220,14 +221,15 @@ def run_case(args, models, tokenizer, locator, voice_name: str | None, top_k, to
     ref_co = ref_gen.generate_coarse(
         ref_sem, history_prompt=voice_arrays, temp=0.7, top_k=top_k, top_p=top_p, silent=True, use_kv_caching=True
     )
-    our_co = generate_coarse(
+    (our_co,) = generate_coarse(
         our_coarse,
-        torch.from_numpy(ref_sem.astype(np.int64)),
+        [torch.from_numpy(ref_sem.astype(np.int64))],
         voice,
         Sampling(0.7, top_k, top_p),
         use_cache=True,
-        generator=torch.Generator().manual_seed(seed),
-    ).numpy()
+        generators=[torch.Generator().manual_seed(seed)],
+    )
+    our_co = our_co.numpy()
     verdict = first_diff(ref_co, our_co)
     ok &= verdict.startswith("identical")
     print(f"coarse:   {verdict}")

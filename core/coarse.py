@@ -8,6 +8,7 @@ frame). The KV cache restarts at each window.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ from .constants import (
     TEXT_CONTEXT,
 )
 from .model import GPT
-from .sampling import Sampling, sample
+from .sampling import Sampling, sample_rows
 from .semantic import StepHook
 from .voice import VoicePrompt
 
@@ -64,50 +65,67 @@ def coarse_steps(n_semantic: int) -> int:
 @torch.inference_mode()
 def generate_coarse(
     model: GPT,
-    semantic: torch.Tensor,
+    semantic: Sequence[torch.Tensor],
     voice: VoicePrompt | None,
     sampling: Sampling,
     *,
     history: int = 630,
     window: int = 60,
     use_cache: bool = True,
-    generator: torch.Generator | None = None,
+    generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
-) -> torch.Tensor:
-    """(S,) semantic tokens -> (2, T) int64 codes 0..1023 on the CPU, T = coarse_steps(S) / 2."""
-    device = model.lm_head.weight.device
+) -> list[torch.Tensor]:
+    """B semantic token tensors (S_b,), one voice for all -> B int64 (2, T_b) codes 0..1023 (CPU).
+
+    T_b = coarse_steps(S_b) / 2. Row b draws from generators[b]; rows step together (a row that is
+    done keeps the batch shape until the longest is done) and the windows start at the same steps.
+    """
+    device = model.device
+    batch = len(semantic)
     max_semantic_history = math.floor(history / SEMANTIC_TO_COARSE_RATIO)
     semantic_history, coarse_history = voice_histories(voice, history)
-    n_steps = coarse_steps(len(semantic))
-    x_semantic = torch.cat([semantic_history, semantic]).to(device)
+    n_steps = [coarse_steps(len(s)) for s in semantic]
+    total = max(n_steps)
+    x_semantic = _pad_rows([torch.cat([semantic_history, s]) for s in semantic], COARSE_SEMANTIC_PAD_TOKEN)
+    x_semantic = x_semantic.to(device)
     n_hist = len(coarse_history)
-    coarse = torch.zeros(n_hist + n_steps, dtype=torch.long, device=device)  # history, then generated
-    coarse[:n_hist] = coarse_history.to(device)
-    cache = model.new_cache(1) if use_cache else None
-    infer = torch.tensor([COARSE_INFER_TOKEN], device=device)
+    coarse = torch.zeros(batch, n_hist + total, dtype=torch.long, device=device)  # history, then generated
+    coarse[:, :n_hist] = coarse_history.to(device)
+    cache = model.new_cache(batch) if use_cache else None
+    infer = torch.full((batch, 1), COARSE_INFER_TOKEN, device=device)
     step = 0
-    while step < n_steps:
+    while step < total:
         aligned = len(semantic_history) + round(step / SEMANTIC_TO_COARSE_RATIO)
-        sem_in = x_semantic[max(0, aligned - max_semantic_history) :][:TEXT_CONTEXT]
-        sem_in = F.pad(sem_in, (0, TEXT_CONTEXT - len(sem_in)), value=COARSE_SEMANTIC_PAD_TOKEN)
+        sem_in = x_semantic[:, max(0, aligned - max_semantic_history) :][:, :TEXT_CONTEXT]
+        sem_in = F.pad(sem_in, (0, TEXT_CONTEXT - sem_in.shape[1]), value=COARSE_SEMANTIC_PAD_TOKEN)
         end = n_hist + step
-        x_in = torch.cat([sem_in, infer, coarse[max(0, end - history) : end]])[None]
+        x_in = torch.cat([sem_in, infer, coarse[:, max(0, end - history) : end]], dim=1)
         if cache is not None:
             cache.length = 0
         window_start = end
-        for _ in range(min(window, n_steps - step)):
+        for _ in range(min(window, total - step)):
             end = n_hist + step
-            if cache is None:
-                logits = model(torch.cat([x_in, coarse[None, window_start:end]], dim=1))
-            elif end == window_start:
-                logits = model(x_in, cache=cache)
-            else:
-                logits = model(coarse[None, end - 1 : end], cache=cache)
             codebook = step % N_COARSE_CODEBOOKS
             offset = SEMANTIC_VOCAB_SIZE + codebook * CODEBOOK_SIZE
-            token, _ = sample(logits[:, offset : offset + CODEBOOK_SIZE], sampling, generator)
-            coarse[end] = token[0] + offset
+            rows = slice(offset, offset + CODEBOOK_SIZE)  # this codebook's logits only
+            if cache is None:
+                logits = model(torch.cat([x_in, coarse[:, window_start:end]], dim=1), head_rows=rows)
+            elif end == window_start:
+                logits = model(x_in, cache=cache, head_rows=rows)
+            else:
+                logits = model(coarse[:, end - 1 : end], cache=cache, head_rows=rows)
+            token, _ = sample_rows(logits, sampling, generators)
+            coarse[:, end] = token + offset
             step += 1
             if on_step is not None:
-                on_step(step, n_steps)
-    return unflatten_coarse(coarse[n_hist:].cpu())
+                on_step(step, total)
+    coarse = coarse.cpu()
+    return [unflatten_coarse(coarse[b, n_hist : n_hist + n]) for b, n in enumerate(n_steps)]
+
+
+def _pad_rows(rows: list[torch.Tensor], value: int) -> torch.Tensor:
+    """1-D tensors -> (B, max length), right-padded with value."""
+    out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=torch.long)
+    for b, row in enumerate(rows):
+        out[b, : len(row)] = row
+    return out

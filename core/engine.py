@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +50,13 @@ class EngineSettings:
     small_coarse: bool = False
     small_fine: bool = False
     offload_cpu: bool = False
+    max_batch: int = 8  # segments generated together in stable mode (1: one at a time)
+    fast: bool = False  # int8/bf16 weights (see core.fast): several times faster, logits move ~1%
     allow_download: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) or not 1 <= self.max_batch <= 64:
+            raise InputError(f"max_batch must be a whole number from 1 to 64, got {self.max_batch!r}")
 
     @classmethod
     def all_small(cls, **kwargs) -> EngineSettings:
@@ -63,10 +69,11 @@ class EngineSettings:
 @dataclass(frozen=True)
 class Progress:
     stage: str  # text | coarse | fine | decode
-    segment: int  # 0-based
+    segment: int  # 0-based; with count > 1 the first of the segments running together
     segments: int
     step: int
     total: int
+    count: int = 1  # segments in this step (long texts in stable mode run as a batch)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -133,6 +140,19 @@ class GenerationResult:
         }
 
 
+def _segment_warnings(result: SegmentResult) -> list[str]:
+    n = result.index + 1
+    warnings = []
+    if result.text_tokens > TEXT_CONTEXT:
+        warnings.append(
+            f"Segment {n} is {result.text_tokens} text tokens; Bark reads only the first {TEXT_CONTEXT}, "
+            "so its end was not spoken. Use a smaller split length."
+        )
+    if len(result.semantic) == 0:
+        warnings.append(f"Bark produced no speech for segment {n}; try another seed.")
+    return warnings
+
+
 def clean_text(text: str) -> str:
     """Control characters (other than newlines and tabs) become spaces; empty or huge text is refused."""
     if not isinstance(text, str):
@@ -160,7 +180,7 @@ class Engine:
         self.dtype = resolve_dtype(settings.dtype, device)
         self.locator = ModelLocator(settings.models_dir or default_models_dir(), allow_download=settings.allow_download)
         self.library = VoiceLibrary(settings.prompts_dir)
-        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu)
+        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast)
 
     def update_settings(self, settings: EngineSettings) -> None:
         """Apply new settings; loaded models are dropped (they reload lazily under the new key)."""
@@ -219,14 +239,20 @@ class Engine:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         allow_paths: bool = True,
+        on_segment: Callable[[SegmentResult], None] | None = None,
     ) -> GenerationResult:
-        """Generate `text` in `voice` (see resolve_voice); long texts are split per options.split."""
+        """Generate `text` in `voice` (see resolve_voice); long texts are split per options.split.
+
+        on_segment gets each segment as soon as its audio is ready, in order (for streaming).
+        """
         options = options or GenerationOptions()
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
         base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
         with self._lock:
-            results, warnings = self._generate_segments(segments, base_voice, options, seed, progress, cancel)
+            results, warnings = self._generate_segments(
+                segments, base_voice, options, seed, progress, cancel, on_segment
+            )
         audio = join_segments([r.audio for r in results], SAMPLE_RATE, options.silence_s, options.crossfade_s)
         return GenerationResult(
             audio=audio,
@@ -239,22 +265,30 @@ class Engine:
             warnings=tuple(warnings),
         )
 
-    def _generate_segments(self, segments, base_voice, options, seed, progress, cancel):
+    def _generate_segments(self, segments, base_voice, options, seed, progress, cancel, on_segment):
         results: list[SegmentResult] = []
         warnings: list[str] = []
-        for i, segment in enumerate(segments):
-            voice = self._segment_voice(i, base_voice, results, options)
-            reporter = _StepReporter(progress, cancel, i, len(segments))
-            result = self._generate_one(i, segment.clean, voice, options, (seed + i) % (MAX_SEED + 1), reporter)
-            if result.text_tokens > TEXT_CONTEXT:
-                warnings.append(
-                    f"Segment {i + 1} is {result.text_tokens} text tokens; Bark reads only the first {TEXT_CONTEXT}, "
-                    "so its end was not spoken. Use a smaller split length."
-                )
-            if len(result.semantic) == 0:
-                warnings.append(f"Bark produced no speech for segment {i + 1}; try another seed.")
-            results.append(result)
+        for batch in self._batches(len(segments), base_voice, options):
+            voice = self._segment_voice(batch[0], base_voice, results, options)
+            reporter = _StepReporter(progress, cancel, batch[0], len(batch), len(segments))
+            texts = [segments[i].clean for i in batch]
+            seeds = [(seed + i) % (MAX_SEED + 1) for i in batch]
+            for result in self._generate_batch(batch, texts, voice, options, seeds, reporter):
+                warnings += _segment_warnings(result)
+                results.append(result)
+                if on_segment is not None:
+                    on_segment(result)
         return results, warnings
+
+    def _batches(self, n: int, base: VoicePrompt | None, options: GenerationOptions) -> list[list[int]]:
+        """Segments generated together. Only in stable mode are segments independent of each other;
+        without a base voice the first one runs alone, since the rest speak in its voice."""
+        size = self.settings.max_batch
+        if options.continuity != "stable" or size == 1:
+            return [[i] for i in range(n)]
+        first = [[0]] if base is None and n > 0 else []
+        rest = range(len(first), n)
+        return first + [list(rest[i : i + size]) for i in range(0, len(rest), size)]
 
     @staticmethod
     def _segment_voice(i: int, base: VoicePrompt | None, done: list[SegmentResult], options: GenerationOptions):
@@ -268,59 +302,65 @@ class Engine:
             return previous if previous is not None else anchor
         return anchor
 
-    def _generate_one(self, index, text, voice, options, seed, reporter) -> SegmentResult:
-        settings = self.settings
-        generator = torch.Generator(device=self.device).manual_seed(seed)
+    def _generate_batch(self, indices, texts, voice, options, seeds, reporter) -> Iterator[SegmentResult]:
+        """Segments that share a voice, through every stage; yielded one by one as each is decoded."""
+        generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
         tokenizer = self.models.tokenizer()
-        text_ids, n_tokens = encode_text(tokenizer, text)
+        encoded = [encode_text(tokenizer, text) for text in texts]
+        text_ids = torch.stack([ids for ids, _ in encoded])
         with autocast(self.device, self.dtype):
-            with self.models.use("text", settings.small("text")) as model:
-                semantic = generate_semantic(
-                    model,
-                    text_ids,
-                    voice,
-                    options.text_sampling,
-                    min_eos_p=options.min_eos_p,
-                    allow_early_stop=options.allow_early_stop,
-                    max_tokens=max_semantic_tokens(options.max_duration_s),
-                    use_cache=options.use_kv_cache,
-                    generator=generator,
-                    on_step=reporter.stage("text"),
-                )
-            with self.models.use("coarse", settings.small("coarse")) as model:
-                coarse = generate_coarse(
-                    model,
-                    semantic,
-                    voice,
-                    options.coarse_sampling,
-                    history=options.coarse_history,
-                    window=options.coarse_window,
-                    use_cache=options.use_kv_cache,
-                    generator=generator,
-                    on_step=reporter.stage("coarse"),
-                )
-            with self.models.use("fine", settings.small("fine")) as model:
-                fine = generate_fine(
-                    model,
-                    coarse,
-                    voice,
-                    options.fine_sampling,
-                    generator=generator,
-                    on_step=reporter.stage("fine"),
-                )
-        reporter.stage("decode")(0, 1)
-        audio = self.decode(fine)
-        reporter.stage("decode")(1, 1)
-        return SegmentResult(
-            index=index,
-            text=text,
-            seed=seed,
-            semantic=semantic.numpy(),
-            coarse=coarse.numpy(),
-            fine=fine.numpy(),
-            audio=audio,
-            text_tokens=n_tokens,
-        )
+            semantic = self._semantic(text_ids, voice, options, generators, reporter)
+            coarse = self._coarse(semantic, voice, options, generators, reporter)
+            with self.models.use("fine", self.settings.small("fine")) as model:
+                fine = [
+                    generate_fine(
+                        model, c, voice, options.fine_sampling, generator=g, on_step=reporter.stage("fine", b)
+                    )
+                    for b, (c, g) in enumerate(zip(coarse, generators, strict=True))
+                ]
+        for b, index in enumerate(indices):
+            reporter.stage("decode", b)(0, 1)
+            audio = self.decode(fine[b])
+            reporter.stage("decode", b)(1, 1)
+            yield SegmentResult(
+                index=index,
+                text=texts[b],
+                seed=seeds[b],
+                semantic=semantic[b].numpy(),
+                coarse=coarse[b].numpy(),
+                fine=fine[b].numpy(),
+                audio=audio,
+                text_tokens=encoded[b][1],
+            )
+
+    def _semantic(self, text_ids, voice, options, generators, reporter) -> list[torch.Tensor]:
+        with self.models.use("text", self.settings.small("text")) as model:
+            return generate_semantic(
+                model,
+                text_ids,
+                voice,
+                options.text_sampling,
+                min_eos_p=options.min_eos_p,
+                allow_early_stop=options.allow_early_stop,
+                max_tokens=max_semantic_tokens(options.max_duration_s),
+                use_cache=options.use_kv_cache,
+                generators=generators,
+                on_step=reporter.stage("text"),
+            )
+
+    def _coarse(self, semantic, voice, options, generators, reporter) -> list[torch.Tensor]:
+        with self.models.use("coarse", self.settings.small("coarse")) as model:
+            return generate_coarse(
+                model,
+                semantic,
+                voice,
+                options.coarse_sampling,
+                history=options.coarse_history,
+                window=options.coarse_window,
+                use_cache=options.use_kv_cache,
+                generators=generators,
+                on_step=reporter.stage("coarse"),
+            )
 
     def decode(self, fine: torch.Tensor | np.ndarray) -> np.ndarray:
         """(8, T) codes -> float32 audio at 24 kHz (also used to preview a voice's own prompt)."""
@@ -348,14 +388,18 @@ class _StepReporter:
 
     progress: ProgressCallback | None
     cancel: threading.Event | None
-    segment: int
+    first: int  # index of the batch's first segment
+    count: int  # segments in the batch
     segments: int
 
-    def stage(self, name: str) -> Callable[[int, int], None]:
+    def stage(self, name: str, row: int | None = None) -> Callable[[int, int], None]:
+        """The hook of a stage run for the whole batch, or for one row of it."""
+        segment, count = (self.first, self.count) if row is None else (self.first + row, 1)
+
         def on_step(step: int, total: int) -> None:
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled("Generation cancelled.")
             if self.progress is not None:
-                self.progress(Progress(name, self.segment, self.segments, step, total))
+                self.progress(Progress(name, segment, self.segments, step, total, count))
 
         return on_step

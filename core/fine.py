@@ -34,7 +34,7 @@ def generate_fine(
     on_step: StepHook | None = None,
 ) -> torch.Tensor:
     """(n_given, T) codes -> (8, T) int64 codes 0..1023 on the CPU (rows 0..n_given-1 kept)."""
-    device = model.lm_heads[0].weight.device
+    device = model.device
     n_given, n_frames = coarse.shape
     codes = torch.full((N_FINE_CODEBOOKS, n_frames), FINE_UNKNOWN_CODE, dtype=torch.long)
     codes[:n_given] = coarse

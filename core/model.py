@@ -140,8 +140,13 @@ class GPT(nn.Module):
         )
         self.lm_head = nn.Linear(config.n_embd, config.output_vocab_size, bias=False)
 
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.wpe.weight.device
+
     def new_cache(self, batch: int = 1, max_len: int | None = None, dtype: torch.dtype | None = None) -> KVCache:
-        weight = self.lm_head.weight
+        """A cache in the model's activation dtype (that of its embeddings)."""
+        weight = self.transformer.wpe.weight
         return KVCache(self.config, batch, max_len or self.config.block_size, weight.device, dtype or weight.dtype)
 
     def embed(self, idx: torch.Tensor, merge_context: bool) -> torch.Tensor:
@@ -163,10 +168,12 @@ class GPT(nn.Module):
         cache: KVCache | None = None,
         merge_context: bool = False,
         last_only: bool = True,
+        head_rows: slice | None = None,
     ) -> torch.Tensor:
         """(B, T) ids -> logits (B, V) of the last position, or (B, T', V) with `last_only=False`.
 
         With a cache the new positions continue after `cache.length`, which then advances.
+        `head_rows` computes only those logits (the coarse stage needs 1024 of 12 096).
         """
         x = self.embed(idx, merge_context)
         start = cache.length if cache is not None else 0
@@ -181,7 +188,16 @@ class GPT(nn.Module):
             cache.length = start + T
         if last_only:
             x = x[:, -1]
-        return self.lm_head(self.transformer.ln_f(x))
+        x = self.transformer.ln_f(x)
+        return self.lm_head(x) if head_rows is None else linear_rows(self.lm_head, x, head_rows)
+
+
+def linear_rows(layer: nn.Module, x: torch.Tensor, rows: slice) -> torch.Tensor:
+    """Only the outputs `rows` of a Linear (or a layer with `forward_rows`); the rest are not computed."""
+    forward_rows = getattr(layer, "forward_rows", None)
+    if forward_rows is not None:
+        return forward_rows(x, rows)
+    return F.linear(x, layer.weight[rows], None if layer.bias is None else layer.bias[rows])
 
 
 class FineGPT(nn.Module):
@@ -205,6 +221,10 @@ class FineGPT(nn.Module):
             nn.Linear(config.n_embd, config.output_vocab_size, bias=False) for _ in range(n_heads)
         )
         self.tie_weights()
+
+    @property
+    def device(self) -> torch.device:
+        return self.transformer.wpe.weight.device
 
     def tie_weights(self) -> None:
         """Embedding table i+1 is the same tensor as output head i (as in the checkpoint)."""

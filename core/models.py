@@ -1,6 +1,6 @@
 """The loaded models of one engine: lazy loading, a cache keyed by what matters, CPU offload.
 
-The cache key is (stage, size, device, dtype), so switching to the small models, another device
+The cache key is (stage, size, device, dtype, fast mode), so switching to the small models, another device
 or another precision really loads other weights; at most one model per stage is kept.
 With offload, models live on the CPU and visit the GPU only while their stage runs.
 """
@@ -28,20 +28,25 @@ class ModelKey:
     small: bool
     device: str
     dtype: str
+    fast: bool
 
 
 class ModelCache:
-    def __init__(self, locator: ModelLocator, device: torch.device, dtype: torch.dtype, offload: bool):
+    def __init__(
+        self, locator: ModelLocator, device: torch.device, dtype: torch.dtype, offload: bool, fast: bool = False
+    ):
         self.locator = locator
         self.device = device
         self.dtype = dtype
         self.offload = offload and device.type != "cpu"
+        self.fast = fast
         self._models: dict[ModelKey, nn.Module] = {}
         self._tokenizer = None
         self._lock = threading.RLock()
 
     def key(self, stage: str, small: bool) -> ModelKey:
-        return ModelKey(stage, small and stage != CODEC, str(self.device), str(self.dtype).removeprefix("torch."))
+        dtype = str(self.dtype).removeprefix("torch.")
+        return ModelKey(stage, small and stage != CODEC, str(self.device), dtype, self.fast and stage != CODEC)
 
     def get(self, stage: str, small: bool) -> nn.Module:
         """The model of a stage, loaded on first use; on the CPU when offloading, else on the device."""

@@ -6,6 +6,7 @@ seeded generation is reproducible and concurrent generations do not disturb each
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,4 +52,19 @@ def sample(
         logits = filter_top_k(logits, sampling.top_k)
     probs = torch.softmax(logits / sampling.temperature, dim=-1)
     tokens = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+    return tokens, probs
+
+
+def sample_rows(
+    logits: torch.Tensor, sampling: Sampling, generators: Sequence[torch.Generator | None]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`sample` for a batch whose rows each draw from their own generator.
+
+    Row b gets exactly the draw it would get alone, so a segment's seed means the same in a batch.
+    """
+    if len(generators) == 1:
+        return sample(logits, sampling, generators[0])
+    rows = [sample(logits[b : b + 1], sampling, g) for b, g in enumerate(generators)]
+    tokens = torch.cat([t for t, _ in rows])
+    probs = None if rows[0][1] is None else torch.cat([p for _, p in rows])
     return tokens, probs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -18,7 +18,7 @@ from .constants import (
 )
 from .errors import InputError
 from .model import GPT
-from .sampling import Sampling, sample
+from .sampling import Sampling, sample_rows
 from .voice import VoicePrompt
 
 StepHook = Callable[[int, int], None]  # (step, total); may raise Cancelled
@@ -80,38 +80,42 @@ def generate_semantic(
     allow_early_stop: bool = True,
     max_tokens: int = MAX_SEMANTIC_TOKENS,
     use_cache: bool = True,
-    generator: torch.Generator | None = None,
+    generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
-) -> torch.Tensor:
-    """(256,) text ids -> (N,) int64 semantic tokens 0..9999 on the CPU, N <= max_tokens.
+) -> list[torch.Tensor]:
+    """(B, 256) text ids, one voice for all rows -> B tensors of int64 semantic tokens 0..9999 (CPU).
 
-    The first pass sees text and history merged (257 positions); every later step one token.
-    Stops when end-of-speech is drawn or its probability reaches min_eos_p (if allowed).
+    Row b draws from generators[b]. The first pass sees text and history merged (257 positions);
+    every later step one token per row. A row stops when end-of-speech is drawn or its probability
+    reaches min_eos_p (if allowed), or after max_tokens; the batch runs until every row has stopped.
     """
-    device = model.lm_head.weight.device
-    infer = torch.tensor([SEMANTIC_INFER_TOKEN])
-    x = torch.cat([text_ids, semantic_history(voice), infer]).to(device)[None]  # (1, 513)
-    cache = model.new_cache(1) if use_cache else None
-    out = torch.zeros(max_tokens, dtype=torch.long, device=device)
+    device = model.device
+    batch = text_ids.shape[0]
+    prefix = torch.cat([semantic_history(voice), torch.tensor([SEMANTIC_INFER_TOKEN])])
+    x = torch.cat([text_ids, prefix.expand(batch, -1)], dim=1).to(device)  # (B, 513)
+    cache = model.new_cache(batch) if use_cache else None
+    out = torch.zeros(batch, max_tokens, dtype=torch.long, device=device)
+    lengths = torch.full((batch,), max_tokens, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
     n_vocab = SEMANTIC_VOCAB_SIZE + 1 if allow_early_stop else SEMANTIC_VOCAB_SIZE  # id 10 000 is EOS
     logits = model(x, cache=cache, merge_context=True)
-    n = 0
-    while n < max_tokens:
-        token, probs = sample(logits[:, :n_vocab], sampling, generator)
+    for n in range(max_tokens):
+        token, probs = sample_rows(logits[:, :n_vocab], sampling, generators)
         if allow_early_stop:
-            stop = token[0] == SEMANTIC_VOCAB_SIZE
+            stop = token == SEMANTIC_VOCAB_SIZE
             if probs is not None:
-                stop = stop | (probs[0, -1] >= min_eos_p)
-            if stop.item():
+                stop |= probs[:, -1] >= min_eos_p
+            lengths = torch.where(stop & ~done, n, lengths)
+            done |= stop
+            if done.all().item():
                 break
-        out[n] = token[0]
-        n += 1
+        out[:, n] = token
         if on_step is not None:
-            on_step(n, max_tokens)
-        if n == max_tokens:
+            on_step(n + 1, max_tokens)
+        if n + 1 == max_tokens:
             break
         if cache is not None:
             logits = model(token[:, None], cache=cache)
         else:
-            logits = model(torch.cat([x, out[None, :n]], dim=1), merge_context=True)
-    return out[:n].cpu()
+            logits = model(torch.cat([x, out[:, : n + 1]], dim=1), merge_context=True)
+    return [row[:length].cpu() for row, length in zip(out, lengths.tolist(), strict=True)]

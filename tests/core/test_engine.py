@@ -84,17 +84,17 @@ def test_long_text_is_split_and_joined_with_silence(engine):
 
 
 def _voices_used(engine, monkeypatch, continuity, base, n=5):
-    seen = []
-    original = engine._generate_one
+    seen = {}
+    original = engine._generate_batch
 
-    def spy(index, text, voice, options, seed, reporter):
-        seen.append(voice)
-        return original(index, text, voice, options, seed, reporter)
+    def spy(indices, texts, voice, options, seeds, reporter):
+        seen.update((i, voice) for i in indices)
+        return original(indices, texts, voice, options, seeds, reporter)
 
-    monkeypatch.setattr(engine, "_generate_one", spy)
+    monkeypatch.setattr(engine, "_generate_batch", spy)
     options = SHORT.replace(split=SplitOptions(mode="line"), continuity=continuity, reset_every=2, silence_s=0.0)
     result = engine.generate("\n".join(["hello"] * n), voice=base, options=options)
-    return seen, result
+    return [seen[i] for i in range(n)], result
 
 
 def test_stable_continuity_uses_the_base_voice_every_time(engine, monkeypatch):
@@ -215,3 +215,21 @@ def test_unavailable_device_is_a_clear_error(tiny_models):
         pytest.skip("a CUDA GPU is present")
     with pytest.raises(InputError, match="CUDA"):
         Engine(EngineSettings(models_dir=tiny_models, device="cuda"))
+
+
+def test_stable_segments_run_as_a_batch_with_the_same_result(engine, tiny_models, tmp_path):
+    text = "\n".join(["hello", "world", "a b", "music", "bark", "voice"])
+    options = SHORT.replace(split=SplitOptions(mode="line"))
+    events, streamed = [], []
+    batched = engine.generate(text, "v2/en_speaker_3", options, progress=events.append, on_segment=streamed.append)
+    assert max(e.count for e in events) == 6  # all in one batch
+    assert [s.index for s in streamed] == list(range(6))
+    one_by_one = Engine(
+        EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path / "p", device="cpu", max_batch=1)
+    ).generate(text, "v2/en_speaker_3", options)
+    assert np.array_equal(batched.audio, one_by_one.audio)
+
+
+def test_engine_settings_are_validated():
+    with pytest.raises(InputError, match="max_batch"):
+        EngineSettings(max_batch=0)

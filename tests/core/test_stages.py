@@ -45,9 +45,13 @@ def test_text_encoding_pads_and_counts(locator):
 
 def test_semantic_shapes_ranges_and_seed(models, locator, voice):
     ids, _ = encode_text(load_tokenizer(locator), "hello world")
-    run = lambda seed: generate_semantic(  # noqa: E731
-        models["text"], ids, voice, WARM, allow_early_stop=False, max_tokens=40, generator=gen(seed)
-    )
+
+    def run(seed):
+        (tokens,) = generate_semantic(
+            models["text"], ids[None], voice, WARM, allow_early_stop=False, max_tokens=40, generators=[gen(seed)]
+        )
+        return tokens
+
     tokens = run(1)
     assert tokens.dtype == torch.int64 and tokens.shape == (40,)
     assert tokens.min() >= 0 and tokens.max() <= 9_999
@@ -56,7 +60,7 @@ def test_semantic_shapes_ranges_and_seed(models, locator, voice):
 
 def test_semantic_early_stop_and_duration_limit(models, locator):
     ids, _ = encode_text(load_tokenizer(locator), "hello")
-    stopped = generate_semantic(models["text"], ids, None, WARM, min_eos_p=0.0, generator=gen(0))
+    (stopped,) = generate_semantic(models["text"], ids[None], None, WARM, min_eos_p=0.0, generators=[gen(0)])
     assert len(stopped) == 0  # EOS probability >= 0 always: stops at once
     assert max_semantic_tokens(None) == MAX_SEMANTIC_TOKENS
     assert max_semantic_tokens(1.0) == 50  # stops once 1.0 s is exceeded: 50 / 49.9 s
@@ -67,9 +71,9 @@ def test_semantic_early_stop_and_duration_limit(models, locator):
 def test_semantic_cache_matches_full_recompute(models, locator, voice):
     ids, _ = encode_text(load_tokenizer(locator), "hello world")
     args = dict(allow_early_stop=False, max_tokens=25)
-    cached = generate_semantic(models["text"], ids, voice, GREEDY, use_cache=True, **args)
-    plain = generate_semantic(models["text"], ids, voice, GREEDY, use_cache=False, **args)
-    assert torch.equal(cached, plain)
+    cached = generate_semantic(models["text"], ids[None], voice, GREEDY, use_cache=True, **args)
+    plain = generate_semantic(models["text"], ids[None], voice, GREEDY, use_cache=False, **args)
+    assert torch.equal(cached[0], plain[0])
 
 
 def test_semantic_history_is_the_voice_tail():
@@ -94,7 +98,7 @@ def test_voice_histories_follow_bark_alignment(voice):
 @pytest.mark.parametrize("with_voice", [False, True])
 def test_coarse_shapes_and_ranges(models, voice, with_voice):
     semantic = torch.randint(0, 10_000, (70,))
-    codes = generate_coarse(models["coarse"], semantic, voice if with_voice else None, WARM, generator=gen(0))
+    (codes,) = generate_coarse(models["coarse"], [semantic], voice if with_voice else None, WARM, generators=[gen(0)])
     assert codes.shape == (2, coarse_steps(70) // 2) == (2, 105)
     assert codes.dtype == torch.int64 and codes.min() >= 0 and codes.max() < 1024
 
@@ -102,9 +106,9 @@ def test_coarse_shapes_and_ranges(models, voice, with_voice):
 def test_coarse_cache_matches_full_recompute_across_windows(models, voice):
     semantic = torch.randint(0, 10_000, (50,), generator=gen(3))
     args = dict(window=20, history=200)  # several windows
-    cached = generate_coarse(models["coarse"], semantic, voice, GREEDY, use_cache=True, **args)
-    plain = generate_coarse(models["coarse"], semantic, voice, GREEDY, use_cache=False, **args)
-    assert torch.equal(cached, plain)
+    cached = generate_coarse(models["coarse"], [semantic], voice, GREEDY, use_cache=True, **args)
+    plain = generate_coarse(models["coarse"], [semantic], voice, GREEDY, use_cache=False, **args)
+    assert torch.equal(cached[0], plain[0])
 
 
 @pytest.mark.parametrize("n_frames", [40, 1500])
@@ -132,3 +136,22 @@ def test_fine_pass_count_matches_bark():
     assert fine_passes(1025, 0) == 2
     assert fine_passes(600, 512) == 2
     assert np.ceil((600 - (1024 - 512)) / 512) + 1 == 2
+
+
+def test_a_batch_gives_each_row_what_it_gets_alone(models, locator, voice):
+    """Rows draw from their own generators, so batching keeps each segment's seed meaningful."""
+    tokenizer = load_tokenizer(locator)
+    ids = torch.stack([encode_text(tokenizer, t)[0] for t in ("hello", "world is music", "a")])
+    args = dict(allow_early_stop=False, max_tokens=20)
+    batch = generate_semantic(models["text"], ids, voice, WARM, generators=[gen(s) for s in (1, 2, 3)], **args)
+    alone = [
+        generate_semantic(models["text"], ids[b : b + 1], voice, WARM, generators=[gen(b + 1)], **args)[0]
+        for b in range(3)
+    ]
+    assert all(torch.equal(a, b) for a, b in zip(batch, alone, strict=True))
+    semantic = [torch.randint(0, 10_000, (n,), generator=gen(n)) for n in (30, 44, 7)]  # ragged lengths
+    coarse = generate_coarse(models["coarse"], semantic, voice, WARM, window=20, generators=[gen(s) for s in (1, 2, 3)])
+    assert [c.shape[1] for c in coarse] == [coarse_steps(n) // 2 for n in (30, 44, 7)]
+    for b, s in enumerate(semantic):
+        (solo,) = generate_coarse(models["coarse"], [s], voice, WARM, window=20, generators=[gen(b + 1)])
+        assert torch.equal(coarse[b], solo)
