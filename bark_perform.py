@@ -19,35 +19,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import os
 import re
 import signal
 import sys
 import textwrap
 import threading
-import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
-from core.audio import AUDIO_FORMATS, check_format, write_audio
+from core.audio import AUDIO_FORMATS, check_format
 from core.devices import DEVICES, DTYPES
 from core.engine import Engine, EngineSettings, GenerationResult, Progress
 from core.errors import BarkError, Cancelled, InputError
-from core.fileio import atomic_write_text
 from core.library import VoiceLibrary, sanitize_voice_name
 from core.options import CONTINUITY_MODES, MAX_SEED, GenerationOptions
+from core.outputs import estimate_seconds, write_outputs
 from core.presets import presets_by_language
 from core.textsplit import SPLIT_MODES, Segment, SplitOptions
 
 PROG = "bark_perform.py"
-CHARS_PER_SECOND = 14  # Bark speaks about this many characters a second (dry-run estimates)
-MAX_SLUG_CHARS = 48
 DEFAULT_OUTPUT_DIR = Path("outputs")
 
 
@@ -248,6 +242,18 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     for stage in ("text", "coarse", "fine"):
         group.add_argument(f"--small-{stage}", action="store_true", help=f"the small model for the {stage} stage")
     group.add_argument("--offload-cpu", action="store_true", help="keep models on the CPU between stages")
+    group.add_argument(
+        "--fast",
+        action="store_true",
+        help="int8/bf16 weights: several times faster on the CPU; logits move ~1%%, so a seed sounds different",
+    )
+    group.add_argument(
+        "--max-batch",
+        type=_positive_int,
+        default=defaults["max_batch"],
+        metavar="N",
+        help="segments of a long text generated together (stable continuity); 1 = one at a time",
+    )
     group.add_argument("--offline", action="store_true", help="never download; fail if a model file is missing")
 
 
@@ -271,6 +277,8 @@ def settings_from_args(args: argparse.Namespace) -> EngineSettings:
         small_coarse=args.small_models or args.small_coarse,
         small_fine=args.small_models or args.small_fine,
         offload_cpu=args.offload_cpu,
+        max_batch=args.max_batch,
+        fast=args.fast,
         allow_download=not args.offline,
     )
 
@@ -350,71 +358,6 @@ def _prompts(args: argparse.Namespace) -> list[str]:
     return read_prompts(args.prompt_file, args.prompt_separator, args.prompt_regex)
 
 
-# Output files
-
-
-def slugify(text: str, max_chars: int = MAX_SLUG_CHARS) -> str:
-    """A file-name-safe summary of text: lower-case ASCII words joined by '-', at most max_chars."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
-    slug = words[0][:max_chars] if words else "audio"
-    for word in words[1:]:  # whole words only
-        if len(slug) + 1 + len(word) > max_chars:
-            break
-        slug = f"{slug}-{word}"
-    return slug
-
-
-def reserve_output(directory: Path, stem: str, fmt: str) -> tuple[Path, Path]:
-    """(audio, json) paths that did not exist, created empty so no other run takes them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        name = stem if n == 1 else f"{stem}-{n}"
-        audio, sidecar = directory / f"{name}.{fmt}", directory / f"{name}.json"
-        try:
-            audio.open("x").close()
-        except FileExistsError:
-            continue
-        try:
-            sidecar.open("x").close()
-        except FileExistsError:
-            audio.unlink()
-            continue
-        return audio, sidecar
-    raise BarkError(f"could not find a free file name for {stem} in {directory}")
-
-
-def output_record(result: GenerationResult, engine: Engine, fmt: str, audio: Path) -> dict:
-    """The JSON saved beside an output: the generation's settings plus the file and model settings."""
-    record = result.settings()
-    settings = dataclasses.replace(engine.settings, models_dir=engine.locator.models_dir)
-    record["engine"] = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(settings).items()}
-    record["runtime"] = {"device": str(engine.device), "dtype": str(engine.dtype).removeprefix("torch.")}
-    record.update(
-        audio_file=audio.name,
-        format=fmt,
-        sample_rate=result.sample_rate,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    return record
-
-
-def write_outputs(result: GenerationResult, engine: Engine, directory: Path, fmt: str) -> tuple[Path, Path, dict]:
-    """Write the audio and its JSON under a fresh name; returns (audio path, JSON path, the record)."""
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{slugify(result.text)}"
-    audio, sidecar = reserve_output(directory, stem, fmt)
-    record = output_record(result, engine, fmt, audio)
-    try:
-        write_audio(audio, result.audio, result.sample_rate, fmt)
-        atomic_write_text(sidecar, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    except BaseException:
-        for path in (audio, sidecar):  # drop the placeholders that were never written
-            if path.exists() and path.stat().st_size == 0:
-                path.unlink()
-        raise
-    return audio, sidecar, record
-
-
 # Progress and cancel
 
 
@@ -430,7 +373,8 @@ class TqdmProgress:
         if (p.segment, p.stage) != self._key:
             self.finish()
             self._key = (p.segment, p.stage)
-            desc = f"{self.label}segment {p.segment + 1}/{p.segments} {p.stage}"
+            which = f"{p.segment + 1}" if p.count == 1 else f"{p.segment + 1}-{p.segment + p.count}"
+            desc = f"{self.label}segment {which}/{p.segments} {p.stage}"
             self._bar = tqdm(total=p.total, desc=desc, unit="step", file=sys.stderr, dynamic_ncols=True)
         self._bar.update(p.step - self._bar.n)
 
@@ -487,10 +431,10 @@ def list_voices(library: VoiceLibrary) -> None:
 def print_plan(prompts: list[str], plans: list[list[Segment]]) -> None:
     """The dry run: each prompt's segments with their estimated seconds of speech."""
     for i, segments in enumerate(plans):
-        total = sum(len(s.clean) for s in segments) / CHARS_PER_SECOND
+        total = sum(estimate_seconds(s) for s in segments)
         print(f"prompt {i + 1}/{len(prompts)}: {len(segments)} segment(s), about {total:.1f} s")
         for n, segment in enumerate(segments, 1):
-            print(f"  {n:>3}. [~{len(segment.clean) / CHARS_PER_SECOND:4.1f} s] {segment.clean}")
+            print(f"  {n:>3}. [~{estimate_seconds(segment):4.1f} s] {segment.clean}")
 
 
 def _check_save_voice(args: argparse.Namespace, engine: Engine, n_outputs: int) -> str | None:

@@ -18,9 +18,7 @@ from bark_perform import (
     main,
     options_from_args,
     read_prompts,
-    reserve_output,
     settings_from_args,
-    slugify,
 )
 from core.audio import encode_audio
 from core.engine import Engine, EngineSettings
@@ -91,6 +89,9 @@ def test_boolean_engine_flags():
     only_coarse = settings_from_args(parse("--small-coarse", "--offline", "--offload-cpu"))
     assert (only_coarse.small_text, only_coarse.small_coarse, only_coarse.small_fine) == (False, True, False)
     assert only_coarse.allow_download is False and only_coarse.offload_cpu is True
+    tuned = settings_from_args(parse("--fast", "--max-batch", "2"))
+    assert tuned.fast is True and tuned.max_batch == 2
+    assert settings_from_args(parse()).fast is False
 
 
 def test_a_boolean_flag_takes_no_value(capsys):
@@ -101,25 +102,6 @@ def test_a_boolean_flag_takes_no_value(capsys):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     assert "--no-early-stop" in capsys.readouterr().out
-
-
-def test_slugify():
-    assert slugify("Hello, World! [laughs] Ça va?") == "hello-world-laughs-ca-va"
-    assert slugify("你好") == "audio"
-    assert slugify("../../etc/passwd") == "etc-passwd"
-    long = slugify("word " * 100)
-    assert len(long) <= bark_perform.MAX_SLUG_CHARS and long.endswith("word")
-
-
-def test_reserve_output_never_reuses_a_name(tmp_path):
-    first = reserve_output(tmp_path, "stem", "wav")
-    second = reserve_output(tmp_path, "stem", "wav")
-    (tmp_path / "other-2.json").write_text("{}")
-    third = reserve_output(tmp_path, "other", "wav")
-    assert first == (tmp_path / "stem.wav", tmp_path / "stem.json")
-    assert second == (tmp_path / "stem-2.wav", tmp_path / "stem-2.json")
-    assert third[0] == tmp_path / "other.wav"
-    assert reserve_output(tmp_path, "other", "wav")[0] == tmp_path / "other-3.wav"
 
 
 def test_read_prompts(tmp_path):
