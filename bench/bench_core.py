@@ -13,6 +13,7 @@ from exact ones. Lengths are fixed (early stop off) so runs compare; the audio i
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ BANDWIDTH_GBS = 23.0  # this machine's measured memory bandwidth (issue 6)
 STAGES = ("text", "coarse", "fine", "decode")
 
 
-def write_bench_pack(root: Path, size: str) -> Path:
+def write_bench_pack(root: Path, size: str) -> None:
     """Random weights at the real size in Suno's format, a real-size EnCodec, the tiny vocabulary."""
     from transformers import EncodecConfig, EncodecModel
 
@@ -48,7 +49,6 @@ def write_bench_pack(root: Path, size: str) -> Path:
         torch.manual_seed(0)
         EncodecModel(EncodecConfig()).save_pretrained(root / CODEC_REPO)  # the 24 kHz model's shape
         write_vocab(root / TOKENIZER_FILE.repo_id / TOKENIZER_FILE.filename)
-    return root
 
 
 def peak_rss_mb() -> float:
@@ -156,7 +156,11 @@ def main() -> None:
     parser.add_argument("--plain-tokens", type=int, default=0, help="also time the semantic stage without cache")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pack = write_bench_pack(args.pack, args.size)
+    # Written in a child process, so that this process's peak RSS is the engine's alone.
+    writer = multiprocessing.get_context("spawn").Process(target=write_bench_pack, args=(args.pack, args.size))
+    writer.start()
+    writer.join()
+    pack = args.pack
     engines = {mode: bench_mode(pack, args.size, mode, args.seconds, not args.no_long_form) for mode in args.modes}
     if len(engines) == 2:
         logit_error(engines["exact"], engines["fast"], args.size == "small")
