@@ -1,0 +1,123 @@
+"""The web app: Bark Studio in the browser.
+
+    python bark_webui.py                         # http://127.0.0.1:7860, this machine only
+    python bark_webui.py --listen --auth me:secret --port 8080
+    BARK_WEBUI_AUTH=me:secret python bark_webui.py --listen
+    python bark_webui.py --api-only --api-key KEY  # the REST API alone
+
+Generation, cloning, the voice library, the history of outputs and the model settings, each in a tab,
+and the REST API (docs at /docs) on the same server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from core.devices import DEVICES
+from core.engine import Engine, EngineSettings
+from core.errors import BarkError
+from webui.api import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from, create_api
+
+AUTH_ENV = "BARK_WEBUI_AUTH"
+DEFAULT_PORT = 7860
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = EngineSettings()
+    parser = argparse.ArgumentParser(prog="bark_webui.py", description=__doc__.split("\n\n")[0])
+    server = parser.add_argument_group("server")
+    server.add_argument("--listen", action="store_true", help="accept connections from other machines (0.0.0.0)")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default: %(default)s)")
+    server.add_argument("--share", action="store_true", help="also make a public gradio.live link")
+    server.add_argument("--auth", metavar="USER:PASS", help=f"ask for this login (or set {AUTH_ENV})")
+    server.add_argument("--inbrowser", action="store_true", help="open the app in the browser")
+    api = parser.add_argument_group("REST API")
+    api.add_argument("--api-only", action="store_true", help="serve the REST API without the web UI")
+    api.add_argument("--api-key", metavar="KEY", help=f"bearer token the API asks for (or set {API_KEY_ENV})")
+    api.add_argument("--cors", nargs="*", default=[], metavar="ORIGIN", help="web origins allowed to call the API")
+    api.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE, metavar="N", help="requests that may wait")
+    files = parser.add_argument_group("files")
+    files.add_argument("--models-dir", type=Path, metavar="DIR", help="folder of model files (default: HF cache)")
+    files.add_argument("--prompts-dir", type=Path, default=defaults.prompts_dir, metavar="DIR", help="voice library")
+    files.add_argument("--output-dir", type=Path, default=Path("outputs"), metavar="DIR", help="outputs and history")
+    models = parser.add_argument_group("models")
+    models.add_argument("--small-models", action="store_true", help="the small models for all three stages")
+    models.add_argument("--offload-cpu", action="store_true", help="keep models on the CPU between stages")
+    models.add_argument("--fast", action="store_true", help="int8/bf16 weights: faster, logits move ~1%%")
+    models.add_argument("--device", default=defaults.device, choices=DEVICES, help="compute device")
+    models.add_argument("--offline", action="store_true", help="never download; a missing model file is an error")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> EngineSettings:
+    small = args.small_models
+    return EngineSettings(
+        models_dir=args.models_dir,
+        prompts_dir=args.prompts_dir,
+        device=args.device,
+        small_text=small,
+        small_coarse=small,
+        small_fine=small,
+        offload_cpu=args.offload_cpu,
+        fast=args.fast,
+        allow_download=not args.offline,
+    )
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """'user:pass' -> ("user", "pass"); None when no login is asked for."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise BarkError(f"--auth (or {AUTH_ENV}) must be USER:PASSWORD with neither part empty")
+    return user, password
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        auth = parse_auth(args.auth or os.environ.get(AUTH_ENV))
+        engine = Engine(settings_from_args(args))
+    except BarkError as e:
+        print(f"bark_webui.py: error: {e}", file=sys.stderr)
+        return 2
+    serve(args, engine, auth)
+    return 0
+
+
+def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None) -> None:
+    """The UI and the API on one server; with --share, Gradio's own server (UI only) for the public link."""
+    import gradio as gr  # the web stack loads only once the arguments are good
+    import uvicorn
+
+    from cloning import VoiceCloner
+    from webui.app import create_app, launch_options
+
+    host = "0.0.0.0" if args.listen else "127.0.0.1"
+    cloner = VoiceCloner(engine)
+    if not args.api_only:
+        blocks = create_app(engine, args.output_dir, cloner=cloner, allow_paths=not (args.listen or args.share))
+        if args.share:
+            print("bark_webui.py: with --share only the web UI is served (the REST API stays off)", file=sys.stderr)
+            blocks.launch(
+                server_name=host, server_port=args.port, share=True, auth=auth, **launch_options(args.output_dir)
+            )
+            return
+    app = create_api(
+        engine, api_key=api_key_from(args.api_key), cors_origins=args.cors, max_queue=args.max_queue, cloner=cloner
+    )
+    if not args.api_only:
+        app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, **launch_options(args.output_dir))
+    if args.inbrowser:
+        threading.Timer(2.0, webbrowser.open, [f"http://127.0.0.1:{args.port}/"]).start()
+    uvicorn.run(app, host=host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The app in headless Chromium: generate, clone, find the new voice. Screenshots for a person to look at.
+
+Screenshots go to the test's tmp folder, and also to $SCREENSHOT_DIR when it is set
+(e.g. SCREENSHOT_DIR=tests/webui/screenshots).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from .conftest import HOST, Served
+from .helpers import voice_clip
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture()
+def page(served: Served) -> Iterator:
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.route("**/*", _only_this_machine)
+            page.goto(served.url)
+            yield page
+        finally:
+            browser.close()
+
+
+def _only_this_machine(route) -> None:
+    """The page may talk to the app on 127.0.0.1 and nothing else (fonts, CDNs, analytics)."""
+    if urlparse(route.request.url).hostname == HOST or route.request.url.startswith("data:"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+class Screenshots:
+    def __init__(self, page, folder: Path):
+        self.page, self.folders = page, [folder]
+        if os.environ.get("SCREENSHOT_DIR"):
+            self.folders.append(Path(os.environ["SCREENSHOT_DIR"]))
+
+    def __call__(self, name: str) -> None:
+        for folder in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_generate_clone_and_find_the_voice(served, page, tmp_path):
+    shot = Screenshots(page, tmp_path / "screenshots")
+    generate(page)
+    shot("1-generate")
+    cancel_a_long_generation(page, shot)
+
+    clone(page, voice_clip(tmp_path / "speaker.wav"), "Robot")
+    shot("3-clone")
+
+    open_tab(page, "Voices")
+    page.locator("#voices-table").get_by_text("Robot", exact=True).filter(visible=True).first.wait_for()
+    shot("4-voices")
+
+    open_tab(page, "Generate")
+    page.locator("#voice input").click()
+    page.locator("#voice input").fill("Robot")
+    page.get_by_role("option", name="My voices › Robot").wait_for()
+    shot("5-voice-picker")
+    page.keyboard.press("Escape")
+
+    open_tab(page, "History")
+    page.locator("#history-picker").wait_for()
+    shot("6-history")
+    open_tab(page, "Settings")
+    page.locator("#engine-status").get_by_text("Models loaded").wait_for()
+    shot("7-settings")
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def generate(page) -> None:
+    page.locator("#text textarea").fill("Hello world. [laughs] This is Bark Studio.")
+    page.get_by_role("button", name="Advanced").click()
+    page.locator("#max-duration input").fill("0.2")
+    page.locator("#max-duration input").press("Tab")
+    page.locator("#generate").click()
+    page.locator("#status").get_by_text("Done").wait_for()
+    page.locator("#result audio, #result [data-testid='waveform-Audio']").first.wait_for(state="attached")
+    assert int(page.locator("#seed-used input").input_value()) >= 0
+
+
+def cancel_a_long_generation(page, shot) -> None:
+    page.locator("#text textarea").fill("This is one of many sentences, each a segment of its own. " * 30)
+    page.locator("#max-duration input").fill("0")  # Bark's maximum, about 2 s a segment on the tiny models
+    page.locator("#max-duration input").press("Tab")
+    page.locator("#generate").click()
+    page.get_by_text(re.compile(r"Segment 1(–\d+)?/\d+ · ")).first.wait_for()
+    shot("2-generating")
+    page.get_by_role("button", name="Cancel").click()
+    status = page.locator("#status").get_by_text(re.compile("Cancelled|Done"))
+    status.wait_for()
+    assert status.inner_text() == "Cancelled."
+
+
+def clone(page, clip: Path, name: str) -> None:
+    open_tab(page, "Clone")
+    page.locator("#clone-audio input[type=file]").set_input_files(str(clip))
+    page.locator("#clone-name textarea, #clone-name input").first.fill(name)
+    page.locator("#sample-seconds input[type=number]").fill("0.2")
+    page.locator("#sample-seconds input[type=number]").press("Tab")
+    page.locator("#clone").click()
+    page.locator("#clone-notes").get_by_text(f"Saved {name}").wait_for()

@@ -1,0 +1,100 @@
+"""`python bark_webui.py`: flags, login, where it listens (launch itself is replaced by a recorder)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+import uvicorn
+
+import bark_webui
+from bark_webui import AUTH_ENV, build_parser, main, parse_auth, settings_from_args
+from core.engine import EngineSettings
+from core.errors import BarkError
+
+
+@pytest.fixture()
+def launched(monkeypatch, tiny_models, tmp_path):
+    """Run main() offline on the tiny models with the servers replaced by recorders.
+
+    Returns what was served: {"host", "port", "app", "mount" (kwargs of the UI mount), "launch"
+    (kwargs of Gradio's own launch, with --share), "opened" (pages opened in a browser)}.
+    """
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: served.update(app=app, host=host, port=port))
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: served.update(launch=kwargs))
+
+    def mount(app, blocks, path, **kwargs):
+        served["mount"] = kwargs
+        return app
+
+    monkeypatch.setattr(gr, "mount_gradio_app", mount)
+    monkeypatch.setattr(bark_webui.threading, "Timer", lambda delay, fn, args: SimpleNamespace(start=lambda: fn(*args)))
+    monkeypatch.setattr(bark_webui.webbrowser, "open", lambda url: served.setdefault("opened", []).append(url))
+    monkeypatch.delenv(AUTH_ENV, raising=False)
+    base = ["--models-dir", str(tiny_models), "--offline", "--device", "cpu"]
+    base += ["--prompts-dir", str(tmp_path / "prompts"), "--output-dir", str(tmp_path / "out")]
+
+    def run(*args: str) -> dict:
+        served.clear()
+        assert main([*base, *args]) == 0
+        return dict(served)
+
+    return run
+
+
+def routes(app) -> set[str]:
+    return set(app.openapi()["paths"])
+
+
+def test_defaults_serve_ui_and_api_on_this_machine_only(launched, tmp_path):
+    served = launched()
+    assert (served["host"], served["port"], served["mount"]["auth"]) == ("127.0.0.1", 7860, None)
+    assert served["mount"]["allowed_paths"] == [str((tmp_path / "out").resolve())]
+    assert {"/health", "/v1/audio/speech", "/generate-audio/"} <= routes(served["app"])
+    assert "opened" not in served
+
+
+def test_listen_port_login_and_browser(launched, monkeypatch):
+    served = launched("--listen", "--port", "9000", "--auth", "me:pa:ss", "--inbrowser")
+    assert (served["host"], served["port"], served["mount"]["auth"]) == ("0.0.0.0", 9000, ("me", "pa:ss"))
+    assert served["opened"] == ["http://127.0.0.1:9000/"]
+    monkeypatch.setenv(AUTH_ENV, "env:secret")
+    assert launched()["mount"]["auth"] == ("env", "secret")
+    assert launched("--auth", "flag:wins")["mount"]["auth"] == ("flag", "wins")
+
+
+def test_api_only_mounts_no_ui(launched):
+    served = launched("--api-only", "--api-key", "k", "--cors", "http://a.example")
+    assert "mount" not in served and "/v1/audio/voices" in routes(served["app"])
+
+
+def test_share_serves_the_ui_through_gradio(launched):
+    served = launched("--share")
+    assert served["launch"]["share"] is True and "app" not in served
+
+
+def test_a_bad_login_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv(AUTH_ENV, "no-colon")
+    assert main(["--offline"]) == 2
+    assert "USER:PASSWORD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["", None])
+def test_no_login(value):
+    assert parse_auth(value) is None
+
+
+@pytest.mark.parametrize("value", ["user", ":pass", "user:"])
+def test_parse_auth_refuses(value):
+    with pytest.raises(BarkError):
+        parse_auth(value)
+
+
+def test_engine_flags():
+    args = build_parser().parse_args(["--small-models", "--offload-cpu", "--device", "cpu", "--offline"])
+    settings = settings_from_args(args)
+    assert settings == EngineSettings.all_small(offload_cpu=True, device="cpu", allow_download=False)
+    assert settings_from_args(build_parser().parse_args(["--fast"])).fast is True
+    assert bark_webui.DEFAULT_PORT == 7860

@@ -1,0 +1,113 @@
+"""The Gradio app: one tab per task, each built by its own function in webui/tabs/.
+
+    app = create_app(engine, Path("outputs"))
+    app.launch(**launch_options(Path("outputs")))
+
+Generation, cloning and model changes share one queue slot per engine ("engine", concurrency 1),
+so one runs at a time and the others see their place in the queue.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import cloning
+from core.audio import AUDIO_FORMATS, check_format
+from core.engine import Engine
+from core.errors import InputError
+
+from .session import Session
+from .studio import Studio
+from .tabs.clone import clone_tab
+from .tabs.generate import generate_tab
+from .tabs.history import history_choices, history_rows, history_tab
+from .tabs.settings import settings_tab
+from .tabs.voices import voices_tab
+
+TITLE = "Bark Studio"
+CSS = """
+.hint { font-size: 0.9em; opacity: 0.85; }
+"""
+MAX_UPLOAD = "50mb"  # voice clips and prompts; a 15 s clip is well under 5 MB
+
+
+def create_app(
+    engine: Engine,
+    output_dir: Path,
+    *,
+    cloner: Any | None = None,
+    allow_paths: bool = True,
+    stream_audio: bool | None = None,
+) -> gr.Blocks:
+    """The whole web app on one engine, writing its outputs (the history) to output_dir.
+
+    cloner: a cloning.VoiceCloner (by default one on `engine`).
+    allow_paths: let the Settings tab change the models folder (turn off when others can reach the app).
+    stream_audio: stream segments into one player (needs ffmpeg; default: when ffmpeg is installed),
+        else each finished segment replaces the last in the player.
+    """
+    if cloner is None:
+        cloner = cloning.VoiceCloner(engine)
+    studio = Studio(engine, output_dir, cloner, allow_paths)
+    if stream_audio is None:
+        stream_audio = shutil.which("ffmpeg") is not None
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
+        session = gr.State(Session())
+        gr.Markdown(f"# {TITLE}\nSuno's Bark text-to-audio on this machine.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Generate", id="generate"):
+                generate = generate_tab(studio, session, available_formats(), stream_audio)
+            with gr.Tab("Clone", id="clone"):
+                clone = clone_tab(studio)
+            with gr.Tab("Voices", id="voices"):
+                voices = voices_tab(studio)
+            with gr.Tab("History", id="history"):
+                history = history_tab(studio, generate, tabs)
+            with gr.Tab("Settings", id="settings") as tab:
+                settings_tab(studio, tab)
+
+        def refresh_voices():
+            """Every view of the library, after it changed (or when a page opens)."""
+            names = studio.voice_names()
+            return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(names)
+
+        def refresh_history():
+            entries = studio.history()
+            return history_rows(entries), gr.Dropdown(history_choices(entries))
+
+        voice_views = [generate.voice, voices.table, voices.picker]
+        for event in [*generate.voices_changed, *clone.voices_changed, *voices.voices_changed]:
+            event.success(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
+        for event in generate.history_changed:
+            event.success(refresh_history, None, [history.table, history.picker], api_visibility="private")
+        app.load(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
+        app.load(refresh_history, None, [history.table, history.picker], api_visibility="private")
+    app.queue(default_concurrency_limit=4)
+    return app
+
+
+def launch_options(output_dir: Path) -> dict[str, Any]:
+    """Keyword arguments of app.launch() that the app needs (theme, CSS, where its files may be served from)."""
+    return {
+        "theme": gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"]),
+        "css": CSS,
+        "allowed_paths": [str(Path(output_dir).resolve())],
+        "max_file_size": MAX_UPLOAD,
+        "ssr_mode": False,
+        "footer_links": ["api"],
+    }
+
+
+def available_formats() -> list[str]:
+    """The output formats this machine's libsndfile can write, wav first."""
+    formats = []
+    for fmt in AUDIO_FORMATS:
+        try:
+            formats.append(check_format(fmt))
+        except InputError:
+            continue
+    return formats

@@ -1,0 +1,318 @@
+"""The service the web app's handlers call: one method per user action, no Gradio in here.
+
+Everything goes through core/ (the engine, its voice library, the outputs folder) and cloning/.
+Mistakes a user can make raise core.errors.InputError (or another BarkError) with a message
+that says what to do; the UI layer shows them, it never decides anything itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cloning import VoiceCloner
+from core.engine import Engine, EngineSettings, GenerationResult, Progress, SegmentResult
+from core.errors import InputError
+from core.library import VoiceInfo, sanitize_voice_name
+from core.loading import STAGES
+from core.models import CODEC
+from core.options import GenerationOptions
+from core.outputs import OutputEntry, delete_output, estimate_seconds, get_output, list_outputs, write_outputs
+from core.presets import presets_by_language
+from core.voice import VoicePrompt
+
+NO_VOICE = "none"
+MAX_VOICE_UPLOAD_BYTES = 16 * 1024 * 1024  # a real prompt is a few hundred KiB
+CLONE_SAMPLE_TEXT = "Hello! This is how my new voice sounds."
+
+ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
+
+
+@dataclass(frozen=True)
+class VoiceSample:
+    """A cloned voice with a short sample spoken in it."""
+
+    info: VoiceInfo
+    audio: np.ndarray  # float32 at sample_rate
+    sample_rate: int
+
+
+class Studio:
+    """Bark Studio's actions on one engine and one output folder, shared by every browser session."""
+
+    def __init__(self, engine: Engine, output_dir: Path, cloner: VoiceCloner, allow_paths: bool = True):
+        """allow_paths: let the Settings tab change the models directory (a path on this machine);
+        False when the app is reachable from other machines."""
+        self.engine = engine
+        self.output_dir = Path(output_dir)
+        self.cloner = cloner
+        self.allow_paths = allow_paths
+        self._exports: Path | None = None
+
+    # Voices to pick from
+
+    def voice_choices(self) -> list[tuple[str, str]]:
+        """(label, value) of every voice: none, the user's library, then Suno's presets by language."""
+        choices = [("None (a random voice)", NO_VOICE)]
+        choices += [(f"My voices › {info.name}", info.name) for info in self.engine.library.list()]
+        for language, names in presets_by_language().items():
+            choices += [(f"{language} › {name}", name) for name in names]
+        return choices
+
+    # Generate
+
+    def plan(self, text: str, options: GenerationOptions) -> list[list]:
+        """The segments of a generation, without generating: rows of (number, text, estimated seconds)."""
+        segments = self.engine.plan(text, options, options.seed or 0)
+        return [[n, s.clean, round(estimate_seconds(s), 1)] for n, s in enumerate(segments, 1)]
+
+    def read_voice_file(self, path: str | os.PathLike) -> VoicePrompt:
+        """A voice prompt uploaded from the browser, validated."""
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            raise InputError(f"{path.name} is not a voice prompt: upload an .npz file")
+        if path.stat().st_size > MAX_VOICE_UPLOAD_BYTES:
+            raise InputError(f"{path.name} is too large for a voice prompt (the limit is 16 MB)")
+        return VoicePrompt.from_bytes(path.read_bytes(), source=f"uploaded voice {path.name!r}")
+
+    def stream(
+        self,
+        text: str,
+        voice: str | VoicePrompt | None,
+        options: GenerationOptions,
+        cancel: threading.Event,
+    ) -> Iterator[Progress | SegmentResult | GenerationResult]:
+        """Generate, yielding progress reports and each finished segment, then the whole result.
+
+        The engine runs in a worker thread; closing the iterator early cancels it. Voice names
+        never resolve to files here (allow_paths=False).
+        """
+        events: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = self.engine.generate(
+                    text, voice, options, events.put, cancel, allow_paths=False, on_segment=events.put
+                )
+                events.put(result)
+            except BaseException as e:  # handed to the caller's thread, raised there
+                events.put(e)
+
+        worker = threading.Thread(target=work, name="bark-generate", daemon=True)
+        worker.start()
+        try:
+            while True:
+                event = events.get()
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, GenerationResult):
+                    return
+        finally:
+            if worker.is_alive():  # the caller went away (closed the iterator) before the end
+                cancel.set()
+            worker.join()
+
+    def save_output(self, result: GenerationResult, fmt: str, voice_upload: str | None = None) -> OutputEntry:
+        """Write a generation into the history: audio, its voice .npz and the settings JSON."""
+        extra = {"source": "webui"}
+        if voice_upload is not None:
+            extra["voice_upload"] = Path(voice_upload).name
+        _, sidecar, _ = write_outputs(result, self.engine, self.output_dir, fmt, save_voice=True, extra=extra)
+        return get_output(self.output_dir, sidecar.stem)
+
+    def save_voice(self, entry_id: str | None, name: str, overwrite: bool = False) -> VoiceInfo:
+        """Keep the voice of a past generation in the library as `name`."""
+        if not entry_id:
+            raise InputError("Generate something first; then its voice can be saved.")
+        name = sanitize_voice_name(name)
+        entry = get_output(self.output_dir, entry_id)
+        metadata = {"source": "webui", "text": entry.text, "voice": entry.voice_name, "seed": entry.seed}
+        return self.engine.library.save(
+            name, entry.voice_prompt(), {**metadata, "settings": entry.record}, overwrite=overwrite
+        )
+
+    # Voices
+
+    def voice_rows(self) -> list[list]:
+        return [[v.name, v.language or "", v.source or "", short_time(v.created)] for v in self.engine.library.list()]
+
+    def voice_names(self) -> list[str]:
+        return [v.name for v in self.engine.library.list()]
+
+    def preview_voice(self, name: str) -> np.ndarray:
+        """The voice's own prompt decoded: what it sounds like, float32 at 24 kHz."""
+        return self.engine.decode(self.engine.library.get(_required(name, "Choose a voice")).fine)
+
+    def rename_voice(self, old: str, new: str) -> VoiceInfo:
+        return self.engine.library.rename(_required(old, "Choose a voice to rename"), new)
+
+    def delete_voice(self, name: str) -> None:
+        self.engine.library.delete(_required(name, "Choose a voice to delete"))
+
+    def import_voice(self, path: str | os.PathLike, name: str | None, overwrite: bool = False) -> VoiceInfo:
+        """An uploaded .npz into the library, named `name` or after the uploaded file."""
+        prompt_name = name.strip() if name and name.strip() else Path(path).stem
+        try:
+            prompt_name = sanitize_voice_name(prompt_name)
+        except InputError as e:
+            raise InputError(f"{e}; type a name for the voice") from e
+        data = self.read_voice_file(path).to_bytes()
+        return self.engine.library.import_bytes(data, prompt_name, overwrite=overwrite, source="import")
+
+    def export_voice(self, name: str) -> Path:
+        """A copy of the voice's .npz to hand to the browser."""
+        if self._exports is None:
+            self._exports = Path(tempfile.mkdtemp(prefix="bark-webui-export-"))
+        return self.engine.library.export(_required(name, "Choose a voice to export"), self._exports)
+
+    # History
+
+    def history(self) -> list[OutputEntry]:
+        return list_outputs(self.output_dir)
+
+    def entry(self, entry_id: str) -> OutputEntry:
+        return get_output(self.output_dir, _required(entry_id, "Choose a generation"))
+
+    def delete_entry(self, entry_id: str) -> None:
+        delete_output(self.output_dir, _required(entry_id, "Choose a generation to delete"))
+
+    def reuse(self, entry_id: str) -> tuple[str, str, GenerationOptions, str, list[str]]:
+        """(text, voice, options, format, notes) to generate a past entry again."""
+        entry = self.entry(entry_id)
+        options, notes = entry.options(), []
+        voice = entry.voice_name or NO_VOICE
+        if voice not in {value for _, value in self.voice_choices()}:
+            notes.append(f"The voice {voice!r} is no longer in the library; choose a voice.")
+            voice = NO_VOICE
+        elif entry.record.get("voice_upload"):
+            notes.append(f"That generation used the uploaded voice {entry.record['voice_upload']}; upload it again.")
+        return entry.text, voice, options, str(entry.record.get("format", "wav")), notes
+
+    # Cloning
+
+    def clone(
+        self,
+        audio: str | tuple[np.ndarray, int],
+        name: str,
+        options,
+        sample_text: str,
+        sample_seconds: float,
+        source_name: str | None,
+        progress: ProgressFn,
+    ) -> tuple[list[VoiceSample], tuple[str, ...]]:
+        """Clone `audio` into the library (one voice per variant), each with a short sample in its voice."""
+        if audio is None:
+            raise InputError("Upload or record a voice sample first.")
+        result = self.cloner.clone(
+            audio, name, options, source_name=source_name, progress=lambda m, f: progress(m, 0.7 * f)
+        )
+        samples = []
+        sample_options = GenerationOptions(max_duration_s=sample_seconds, seed=0)
+        for i, info in enumerate(result.voices):
+            progress(f"Sample of {info.name}", 0.7 + 0.3 * i / len(result.voices))
+            spoken = self.engine.generate(
+                sample_text or CLONE_SAMPLE_TEXT, info.name, sample_options, allow_paths=False
+            )
+            samples.append(VoiceSample(info, spoken.audio, spoken.sample_rate))
+        return samples, tuple(result.notes)
+
+    def drop_voices(self, names: list[str]) -> None:
+        for name in names:
+            self.engine.library.delete(name)
+
+    # Models and settings
+
+    def apply_settings(self, **changes) -> EngineSettings:
+        """New engine settings (fields of EngineSettings); loaded models are dropped."""
+        if "models_dir" in changes:
+            models_dir = changes.pop("models_dir")
+            current = self.engine.settings.models_dir
+            new = Path(models_dir).expanduser() if models_dir and str(models_dir).strip() else None
+            if new != current:
+                if not self.allow_paths:
+                    raise InputError("The models folder can be changed only on the machine running the app.")
+                if new is not None and not new.is_dir():
+                    raise InputError(f"{new} is not a folder; give the folder that holds the model files")
+                changes["models_dir"] = new
+        settings = dataclasses.replace(self.engine.settings, **changes)
+        self.engine.update_settings(settings)
+        return settings
+
+    def prepare_models(self, progress: ProgressFn) -> None:
+        """Find (download when allowed) and load every model of the current settings; a damaged
+        or missing file raises a ModelFileError that names it."""
+        models, settings = self.engine.models, self.engine.settings
+        steps = [("tokenizer", models.tokenizer)]
+        steps += [(f"{stage} model", lambda s=stage: models.get(s, settings.small(s))) for stage in STAGES]
+        steps += [("codec", lambda: models.get(CODEC, False))]
+        for i, (what, load) in enumerate(steps):
+            progress(f"Loading the {what}", i / len(steps))
+            load()
+        progress("All models are ready", 1.0)
+
+    def unload(self) -> None:
+        self.engine.unload()
+
+    def status(self) -> str:
+        """Device, loaded models and memory, as Markdown."""
+        engine = self.engine
+        loaded = [f"{k.stage}{' (small)' if k.small else ''}" for k in engine.models.loaded()]
+        lines = [
+            f"**Device** {engine.device} · **precision** {str(engine.dtype).removeprefix('torch.')}",
+            f"**Models loaded** {', '.join(loaded) if loaded else 'none (they load on first use)'}",
+            f"**Memory** {_process_memory()}",
+            f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}",
+            f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}",
+        ]
+        return "  \n".join(lines)
+
+
+def _required(value: str | None, message: str) -> str:
+    if not value or not str(value).strip():
+        raise InputError(f"{message} first.")
+    return str(value)
+
+
+def short_time(iso: str | None) -> str:
+    """'2025-01-01T12:00:00+00:00' -> '2025-01-01 13:00' in local time; '' when unknown."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def _process_memory() -> str:
+    """Memory this process holds (and the GPU's allocated memory when there is one)."""
+    resident, what = _resident_bytes()
+    text = f"{resident / 2**30:.2f} GiB of RAM ({what})" if resident else "RAM use unknown"
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.memory_allocated() / 2**30:.2f} GiB on the GPU"
+    return text
+
+
+def _resident_bytes() -> tuple[int | None, str]:
+    try:  # Linux: the current resident set
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"), "now"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return None, ""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+    return (peak if sys.platform == "darwin" else peak * 1024), "peak"

@@ -1,0 +1,165 @@
+"""The Generate tab: text + voice + options -> audio, streamed segment by segment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from core.audio import encode_audio
+from core.constants import SAMPLE_RATE
+from core.engine import GenerationResult, Progress, SegmentResult
+from core.errors import Cancelled
+
+from ..errors import user_errors
+from ..form import advanced_controls, options_from_form, simple_controls
+from ..session import Session
+from ..studio import NO_VOICE, Studio
+
+EXAMPLES = [
+    "Hello, my name is Suno. And, uh — and I like pizza. [laughs] But I also have other interests, like tic tac toe.",
+    "♪ In the jungle, the mighty jungle, the lion barks tonight ♪",
+    "[WOMAN] I can't believe it's already Friday! [sighs] This week went by SO fast.",
+    "Bonjour, je m'appelle Bark. Je peux parler plusieurs langues.",
+]
+TAGS_HINT = (
+    "Bark reads a few cues: `[laughs]` `[laughter]` `[sighs]` `[music]` `[gasps]` `[clears throat]`, "
+    "`♪` around lyrics, `—` or `...` for hesitation, CAPITALS for emphasis, `[MAN]` / `[WOMAN]` to lean "
+    "the speaker. Long texts are split into segments (see Advanced)."
+)
+STAGES = ("text", "coarse", "fine", "decode")
+
+
+@dataclass
+class GenerateTab:
+    text: gr.Textbox
+    voice: gr.Dropdown
+    audio_format: gr.Dropdown
+    formats: list[str]
+    controls: dict[str, gr.Component]
+    voices_changed: list = field(default_factory=list)  # events after which the library differs
+    history_changed: list = field(default_factory=list)  # events after which the history differs
+
+
+def generate_tab(studio: Studio, session: gr.State, formats: list[str], stream_audio: bool) -> GenerateTab:
+    with gr.Row():
+        with gr.Column(scale=3):
+            text = gr.Textbox(lines=6, label="Text", placeholder="What should Bark say?", elem_id="text")
+            gr.Examples(EXAMPLES, inputs=text, label="Examples")
+            gr.Markdown(TAGS_HINT, elem_classes="hint")
+        with gr.Column(scale=2):
+            voice = gr.Dropdown(
+                studio.voice_choices(),
+                value=NO_VOICE,
+                label="Voice",
+                info="Suno's presets by language and your own voices; type to search",
+                allow_custom_value=True,  # a voice saved after this page was built; checked by the engine
+                elem_id="voice",
+            )
+            voice_file = gr.File(label="…or a voice file (.npz), used instead", file_types=[".npz"], type="filepath")
+            controls = simple_controls()
+    with gr.Accordion("Advanced", open=False):
+        controls.update(advanced_controls())
+        audio_format = gr.Dropdown(formats, value=formats[0], label="Output file format")
+    with gr.Row():
+        generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+        cancel_button = gr.Button("Cancel", variant="stop")
+        plan_button = gr.Button("Show segments")
+    status = gr.Markdown(label="Status", elem_id="status")
+    with gr.Row():
+        live = gr.Audio(
+            label="Segments as they finish",
+            streaming=stream_audio,
+            autoplay=True,
+            interactive=False,
+            buttons=["download"],
+            elem_id="live",
+        )
+        result = gr.Audio(label="The whole generation", interactive=False, buttons=["download"], elem_id="result")
+    with gr.Row():
+        download = gr.File(label="Download", interactive=False)
+        seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
+    segments = gr.Dataframe(
+        headers=["#", "Text", "≈ seconds"], label="Segments", interactive=False, visible=False, wrap=True
+    )
+    with gr.Row():
+        voice_name = gr.Textbox(label="Save this generation's voice as", placeholder="a name", scale=3)
+        save_button = gr.Button("Save as voice", scale=1)
+    saved = gr.Markdown(label="Saved")
+
+    @user_errors
+    def generate(text, voice, session: Session, voice_file=None, audio_format="wav", progress=gr.Progress(), **form):  # noqa: B008
+        """Generate speech; yields each segment's audio as it finishes, then the whole file."""
+        options = options_from_form(form)
+        prompt = studio.read_voice_file(voice_file) if voice_file else voice
+        session.start()
+        try:
+            yield {status: "Starting…", live: None, result: None, download: None, seed_used: None}
+            for event in studio.stream(text, prompt, options, session.cancel):
+                if isinstance(event, Progress):
+                    progress(*_progress(event))
+                elif isinstance(event, SegmentResult):
+                    yield {live: encode_audio(event.audio, SAMPLE_RATE, "wav"), status: _segment_done(event)}
+                else:
+                    entry = studio.save_output(event, audio_format, voice_file)
+                    session.last_entry = entry.id
+                    yield {
+                        status: _summary(event),
+                        result: str(entry.audio),
+                        download: str(entry.audio),
+                        seed_used: event.seed,
+                    }
+        except Cancelled:
+            yield {status: "Cancelled."}
+        finally:
+            session.finish()
+
+    @user_errors
+    def show_segments(text, **form):
+        """The segments a generation would make, with estimated seconds, without generating."""
+        rows = studio.plan(text, options_from_form(form))
+        return gr.Dataframe(value=rows, visible=True)
+
+    @user_errors
+    def save_voice(name, session: Session):
+        """Save the voice of this tab's last generation into the library."""
+        info = studio.save_voice(session.last_entry, name)
+        return f"Saved the voice **{info.name}**: it is in the voice picker now."
+
+    requested = generate_button.click(
+        lambda s: s.request(), session, None, queue=False, api_visibility="private", show_progress="hidden"
+    )
+    generated = requested.then(
+        generate,
+        inputs=[text, voice, session, voice_file, audio_format],
+        inputs_kwargs=controls,
+        outputs=[status, live, result, download, seed_used],
+        show_progress_on=live,
+        api_name="generate",
+        concurrency_id="engine",
+        concurrency_limit=1,
+    )
+    cancel_button.click(lambda s: s.stop(), session, None, queue=False, api_name="cancel")
+    plan_button.click(show_segments, [text], segments, inputs_kwargs=controls, api_name="plan")
+    saving = save_button.click(save_voice, [voice_name, session], saved, api_name="save_voice")
+    return GenerateTab(
+        text, voice, audio_format, formats, controls, voices_changed=[saving], history_changed=[generated]
+    )
+
+
+def _progress(p: Progress) -> tuple[float, str]:
+    """(overall fraction, "Segment 2/5 · coarse") of an engine progress report."""
+    stage = STAGES.index(p.stage) if p.stage in STAGES else 0
+    within = (stage + (p.step / p.total if p.total else 1.0)) / len(STAGES)
+    which = f"{p.segment + 1}" if p.count == 1 else f"{p.segment + 1}–{p.segment + p.count}"
+    return (p.segment + p.count * within) / max(p.segments, 1), f"Segment {which}/{p.segments} · {p.stage}"
+
+
+def _segment_done(segment: SegmentResult) -> str:
+    return f"Segment {segment.index + 1} is ready ({segment.duration_s:.1f} s); playing while the rest is made…"
+
+
+def _summary(result: GenerationResult) -> str:
+    parts = [f"Done: {result.duration_s:.1f} s of audio in {len(result.segments)} segment(s), seed {result.seed}."]
+    parts += [f"⚠️ {warning}" for warning in result.warnings]
+    return "  \n".join(parts)

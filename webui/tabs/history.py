@@ -1,0 +1,106 @@
+"""The History tab: past generations in the output folder: replay, download, reuse, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from core.outputs import OutputEntry
+
+from ..errors import user_errors
+from ..form import form_from_options
+from ..studio import Studio, short_time
+from .generate import GenerateTab
+
+HEADERS = ["When", "Text", "Voice", "Seed", "Seconds"]
+TEXT_CHARS = 80
+
+
+@dataclass
+class HistoryTab:
+    table: gr.Dataframe
+    picker: gr.Dropdown
+
+
+def history_rows(entries: list[OutputEntry]) -> list[list]:
+    return [[short_time(e.created), _shorten(e.text), e.voice_name or "", e.seed, e.duration_s] for e in entries]
+
+
+def history_choices(entries: list[OutputEntry]) -> list[tuple[str, str]]:
+    return [(f"{short_time(e.created)} · {_shorten(e.text, 50)}", e.id) for e in entries]
+
+
+def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> HistoryTab:
+    entries = studio.history()
+    table = gr.Dataframe(history_rows(entries), headers=HEADERS, label="Past generations", interactive=False)
+    with gr.Row():
+        picker = gr.Dropdown(
+            history_choices(entries),
+            value=None,
+            label="Generation",
+            scale=3,
+            allow_custom_value=True,  # generations made after this page was built; ids are checked
+            elem_id="history-picker",
+        )
+        refresh_button = gr.Button("Refresh", scale=1)
+    with gr.Row():
+        audio = gr.Audio(label="Audio", interactive=False, buttons=["download"])
+        download = gr.File(label="Files", file_count="multiple", interactive=False)
+    settings = gr.JSON(label="Settings", open=False)
+    with gr.Row():
+        reuse_button = gr.Button("Use these settings again", variant="primary")
+        delete_button = gr.Button("Delete…", variant="stop")
+    with gr.Row(visible=False) as confirm_row:
+        gr.Markdown("Delete this generation's audio, voice and settings? This cannot be undone.")
+        confirm_button = gr.Button("Yes, delete it", variant="stop")
+        keep_button = gr.Button("Keep it")
+    message = gr.Markdown(label="Notes")
+    reuse_outputs = [generate.text, generate.voice, generate.audio_format, *generate.controls.values(), tabs, message]
+
+    def refresh():
+        entries = studio.history()
+        return history_rows(entries), gr.Dropdown(history_choices(entries))
+
+    def pick_row(event: gr.SelectData):
+        ids = [e.id for e in studio.history()]
+        return ids[event.index[0]] if event.index and event.index[0] < len(ids) else gr.skip()
+
+    @user_errors
+    def show(entry_id):
+        """A past generation: its audio, its files (audio, voice, settings) and its settings."""
+        if not entry_id:
+            return None, None, None
+        entry = studio.entry(entry_id)
+        files = [str(p) for p in (entry.audio, entry.voice, entry.sidecar) if p is not None]
+        return str(entry.audio), files, entry.record
+
+    @user_errors
+    def reuse(entry_id):
+        """Fill the Generate tab with a past generation's text, voice and settings (its seed included)."""
+        text, voice, options, fmt, notes = studio.reuse(entry_id)
+        values = form_from_options(options)
+        fmt = fmt if fmt in generate.formats else gr.skip()
+        updates = {generate.text: text, generate.voice: voice, generate.audio_format: fmt}
+        updates.update({component: values[name] for name, component in generate.controls.items()})
+        return {**updates, tabs: gr.Tabs(selected="generate"), message: "  \n".join(notes)}
+
+    @user_errors
+    def delete(entry_id):
+        studio.delete_entry(entry_id)
+        entries = studio.history()
+        return history_rows(entries), gr.Dropdown(history_choices(entries), value=None), gr.Row(visible=False)
+
+    refresh_button.click(refresh, None, [table, picker], api_name="history")
+    table.select(pick_row, None, picker, api_visibility="private")
+    picker.change(show, picker, [audio, download, settings], api_name="history_entry")
+    reuse_button.click(reuse, picker, reuse_outputs, api_name="reuse_settings")
+    delete_button.click(lambda: gr.Row(visible=True), None, confirm_row, api_visibility="private")
+    keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
+    confirm_button.click(delete, picker, [table, picker, confirm_row], api_name="delete_generation")
+    return HistoryTab(table, picker)
+
+
+def _shorten(text: str, limit: int = TEXT_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

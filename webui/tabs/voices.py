@@ -1,0 +1,103 @@
+"""The Voices tab: the user's voice library: listen, rename, delete, import and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from core.constants import SAMPLE_RATE
+
+from ..errors import user_errors
+from ..studio import Studio
+
+HEADERS = ["Name", "Language", "Source", "Created"]
+
+
+@dataclass
+class VoicesTab:
+    table: gr.Dataframe
+    picker: gr.Dropdown
+    voices_changed: list = field(default_factory=list)
+
+
+def voices_tab(studio: Studio) -> VoicesTab:
+    table = gr.Dataframe(
+        studio.voice_rows(), headers=HEADERS, label="Your voices", interactive=False, elem_id="voices-table"
+    )
+    with gr.Row():
+        picker = gr.Dropdown(
+            studio.voice_names(),
+            value=None,
+            label="Voice",
+            scale=2,
+            allow_custom_value=True,  # voices made after this page was built; names are checked by the library
+            elem_id="voices-picker",
+        )
+        preview_button = gr.Button("Play its prompt", scale=1)
+        export_button = gr.Button("Export .npz", scale=1)
+    preview = gr.Audio(label="What the voice's prompt sounds like", interactive=False, autoplay=True)
+    exported = gr.File(label="Exported voice", interactive=False, visible=False)
+    with gr.Row():
+        new_name = gr.Textbox(label="New name", scale=2)
+        rename_button = gr.Button("Rename", scale=1)
+        delete_button = gr.Button("Delete…", variant="stop", scale=1)
+    with gr.Row(visible=False) as confirm_row:
+        confirm_text = gr.Markdown()
+        confirm_button = gr.Button("Yes, delete it", variant="stop")
+        keep_button = gr.Button("Keep it")
+    with gr.Accordion("Import a voice (.npz)", open=False), gr.Row():
+        upload = gr.File(label="Voice file", file_types=[".npz"], type="filepath", scale=2)
+        with gr.Column(scale=1):
+            import_name = gr.Textbox(label="Name (default: the file's name)")
+            overwrite = gr.Checkbox(False, label="Replace a voice of that name")
+            import_button = gr.Button("Import")
+    message = gr.Markdown(label="Result")
+
+    def pick_row(event: gr.SelectData):
+        return event.row_value[0] if event.row_value else gr.skip()
+
+    @user_errors
+    def play(name):
+        """Decode the voice's own prompt: 24 kHz audio."""
+        return SAMPLE_RATE, studio.preview_voice(name)
+
+    @user_errors
+    def export(name):
+        """The voice's .npz file."""
+        return gr.File(str(studio.export_voice(name)), visible=True)
+
+    @user_errors
+    def rename(old, new):
+        info = studio.rename_voice(old, new)
+        return f"Renamed **{old}** to **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
+
+    def ask(name):
+        if not name:
+            raise gr.Error("Choose a voice to delete first.")
+        return gr.Row(visible=True), f"Delete **{name}** from your voices? This cannot be undone."
+
+    @user_errors
+    def delete(name):
+        studio.delete_voice(name)
+        return f"Deleted **{name}**.", gr.Dropdown(studio.voice_names(), value=None), gr.Row(visible=False)
+
+    @user_errors
+    def import_voice(path, name, overwrite):
+        """Validate an uploaded voice prompt and add it to the library."""
+        if not path:
+            raise gr.Error("Choose a voice file (.npz) to import first.")
+        info = studio.import_voice(path, name, overwrite)
+        return f"Imported **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
+
+    table.select(pick_row, None, picker, api_visibility="private")
+    preview_button.click(play, picker, preview, api_name="preview_voice")
+    export_button.click(export, picker, exported, api_name="export_voice")
+    renamed = rename_button.click(rename, [picker, new_name], [message, picker], api_name="rename_voice")
+    delete_button.click(ask, picker, [confirm_row, confirm_text], api_visibility="private")
+    keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
+    deleted = confirm_button.click(delete, picker, [message, picker, confirm_row], api_name="delete_voice")
+    imported = import_button.click(
+        import_voice, [upload, import_name, overwrite], [message, picker], api_name="import_voice"
+    )
+    return VoicesTab(table, picker, voices_changed=[renamed, deleted, imported])
