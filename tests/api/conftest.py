@@ -1,0 +1,111 @@
+"""A live API server on the tiny pack: uvicorn on 127.0.0.1 and a free port, in a thread.
+
+The tiny random models never stop on their own, so the engine here caps every segment at
+0.1 s and every generation at 3 segments; whatever a request asks, it stays short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from core.engine import Engine, EngineSettings
+from core.options import GenerationOptions
+from webui.api import create_api
+
+SEGMENT_CAP_S = 0.1
+MAX_SEGMENTS = 3
+
+
+class ShortEngine(Engine):
+    """The real engine, with every segment capped at SEGMENT_CAP_S and at most MAX_SEGMENTS segments.
+
+    `before_generate` (if set) runs in the worker thread at the start of each generation, so a
+    test can hold a generation back; `progress_log` records (time, Progress) of every step."""
+
+    before_generate = None
+    on_progress = None
+
+    def __init__(self, settings: EngineSettings):
+        super().__init__(settings)
+        self.progress_log: list = []
+        self.failures: list[Exception] = []  # what generations raised (e.g. Cancelled)
+        self.cancels: list = []  # the cancel event of every generation
+
+    def plan(self, text, options=None, seed=0):
+        return super().plan(text, options, seed)[:MAX_SEGMENTS]
+
+    def generate(self, text, voice=None, options=None, progress=None, cancel=None, allow_paths=True, on_segment=None):
+        options = options or GenerationOptions()
+        cap = min(options.max_duration_s or SEGMENT_CAP_S, SEGMENT_CAP_S)
+        self.cancels.append(cancel)
+        if self.before_generate is not None:
+            self.before_generate(text)
+
+        def record(p):
+            self.progress_log.append((time.monotonic(), p))
+            if self.on_progress is not None:
+                self.on_progress(p)
+            if progress is not None:
+                progress(p)
+
+        try:
+            return super().generate(
+                text, voice, options.replace(max_duration_s=cap), record, cancel, allow_paths, on_segment=on_segment
+            )
+        except Exception as e:
+            self.failures.append(e)
+            raise
+
+
+def make_engine(models: Path, prompts: Path) -> ShortEngine:
+    return ShortEngine(EngineSettings(models_dir=models, prompts_dir=prompts, device="cpu", allow_download=False))
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """Run `app` on 127.0.0.1 at a free port until the block ends; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="session")
+def api_engine(tiny_models, tmp_path_factory) -> ShortEngine:
+    return make_engine(tiny_models, tmp_path_factory.mktemp("api-prompts"))
+
+
+@pytest.fixture(scope="session")
+def api_url(api_engine) -> Iterator[str]:
+    """One server for the tests that need no special settings (no key, a line of 16)."""
+    with serve(create_api(api_engine, api_key=None, cors_origins=["http://localhost:3000"], max_queue=16)) as url:
+        yield url
+
+
+@pytest.fixture()
+def client(api_url) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=60) as c:
+        yield c

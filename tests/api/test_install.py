@@ -1,0 +1,135 @@
+"""The install and launch files: Dockerfile, conda environments, the Colab notebook.
+
+No image can be built here, so the Dockerfile is checked by parsing, and its command is the one
+these tests launch (on 127.0.0.1, a free port and the tiny pack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+import yaml
+
+import bark_webui
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ["python", "bark_webui.py", "--listen", "--port", "7860"]
+
+
+def dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions as (KEYWORD, arguments), continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() == "FROM":
+            parent, _, name = args.partition(" AS ")
+            current = list(stages.get(parent.strip(), []))  # a stage inherits its parent's settings
+            stages[name.strip()] = current
+        current.append((keyword.upper(), args.strip()))
+    return stages
+
+
+def last(stage: list[tuple[str, str]], keyword: str) -> str:
+    return [args for k, args in stage if k == keyword][-1]
+
+
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+def test_dockerfile_targets_serve_on_7860_with_volumes_and_a_health_check(target):
+    stage = dockerfile_stages()[target]
+    assert json.loads(last(stage, "CMD")) == LAUNCH
+    assert last(stage, "EXPOSE") == "7860"
+    volumes = json.loads(last(stage, "VOLUME"))
+    assert "/root/.cache/huggingface" in volumes and "/app/prompts" in volumes
+    assert last(stage, "WORKDIR") == "/app" and "HF_HOME=/root/.cache/huggingface" in last(stage, "ENV")
+    assert "http://127.0.0.1:7860/health" in last(stage, "HEALTHCHECK")
+    installs = " ".join(args for k, args in stage if k == "RUN")
+    assert "pip install -r requirements-pip.txt" in installs
+    assert ("download.pytorch.org/whl/cpu" in installs) == (target == "cpu")
+
+
+def test_dockerignore_keeps_user_data_and_history_out():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", "prompts", "outputs", "models", "**/__pycache__"} <= ignored
+
+
+@pytest.mark.parametrize(
+    ("name", "torch"), [("environment-cuda.yml", "pytorch-gpu"), ("environment-cpu.yml", "pytorch-cpu")]
+)
+def test_conda_environments(name, torch):
+    env = yaml.safe_load((ROOT / name).read_text())
+    dependencies = env["dependencies"]
+    assert "python=3.11" in dependencies and any(str(d).startswith(torch) for d in dependencies)
+    pip = next(d["pip"] for d in dependencies if isinstance(d, dict))
+    assert pip == ["-r requirements-pip.txt"] and (ROOT / "requirements-pip.txt").is_file()
+
+
+def notebook_commands() -> list[str]:
+    notebook = nbformat.read(ROOT / "notebooks" / "colab.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.nbformat == 4
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_notebook_clones_installs_and_launches_in_one_cell_each():
+    clone, install, launch = notebook_commands()
+    assert "!git clone" in clone and "%cd bark-studio" in clone
+    assert install == "!pip install -q -r requirements-pip.txt"
+    assert "pip install -r requirements-pip.txt" in (ROOT / "README.md").read_text()
+    argv = shlex.split(launch.removeprefix("!"))
+    assert argv[:2] == LAUNCH[:2] and argv[2:] == ["--share"]
+    bark_webui.build_parser().parse_args(argv[2:])  # flags the launcher knows
+    bark_webui.build_parser().parse_args(LAUNCH[2:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_docker_command_starts_a_server_that_answers_health(tiny_models, tmp_path):
+    """LAUNCH as the image runs it, but on 127.0.0.1 (no --listen) and a free port, offline."""
+    port = free_port()
+    argv = [sys.executable, str(ROOT / LAUNCH[1]), *[a for a in LAUNCH[2:] if a != "--listen"]]
+    argv[argv.index("--port") + 1] = str(port)
+    argv += ["--models-dir", str(tiny_models), "--offline", "--device", "cpu"]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("BARK_API_KEY", None)
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not answer /health within 90 s"
+                time.sleep(0.5)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)  # the UI beside the API
+        assert page.status_code == 200 and "gradio" in page.text.lower()
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

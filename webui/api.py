@@ -1,0 +1,531 @@
+"""The REST API: the engine and voice library of the web UI, over HTTP.
+
+    app = create_api(engine, api_key=None, cors_origins=[], max_queue=16)   # the API alone
+    app = gr.mount_gradio_app(app, blocks, path="/")                        # + the UI beside it
+    uvicorn.run(app, host="0.0.0.0", port=7860)
+
+Routes (docs at /docs): POST /generate-audio/ (the original Bark API server's contract),
+POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices (OpenAI's shapes), GET/POST /voices,
+GET/DELETE /voices/{name}, GET /health. Generations run one at a time in a worker thread behind
+a bounded line (webui.api_queue); a full line answers 503 with Retry-After. Voice names from
+requests never name files; uploads are size-limited. With an api_key every route but /health
+wants `Authorization: Bearer KEY`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cloning import CloneOptions, VoiceCloner
+from core.constants import SAMPLE_RATE
+from core.engine import NO_VOICE_NAMES, Engine, GenerationResult
+from core.errors import Cancelled, InputError, ModelFileError, VoiceError
+from core.library import VoiceInfo, sanitize_voice_name
+from core.options import MAX_SEED, GenerationOptions
+from core.presets import LANGUAGES, is_preset, preset_language, preset_names
+
+from .api_audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_format, encode_response
+from .api_models import LEGACY_NAMES, GenerateAudioRequest, OptionFields, SpeechRequest, SplitFields, options_from
+from .api_queue import ClientGone, GenerationQueue, Overloaded
+from .api_stream import SegmentStream, StreamResponse, audio_chunks
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "BARK_API_KEY"
+API_TITLE = "Bark Studio API"
+API_SUMMARY = "Suno's Bark text-to-audio: generation, OpenAI-compatible speech, the voice library"
+API_VERSION = "1"
+DEFAULT_MAX_QUEUE = 16
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 5-15 s clip is well under 5 MB even as wav
+MAX_JSON_BYTES = 2 * 1024 * 1024  # the longest text (100,000 characters) and every option fit
+MODEL_IDS = ("bark", "tts-1", "tts-1-hd")  # OpenAI's names are accepted; the server's models speak
+NPZ_MAGIC = b"PK\x03\x04"
+
+
+def api_key_from(flag: str | None) -> str | None:
+    """The API key: the --api-key flag, else the BARK_API_KEY environment variable; None: no auth."""
+    key = flag if flag is not None else os.environ.get(API_KEY_ENV)
+    return key or None
+
+
+class ApiError(Exception):
+    """An error the client caused or can act on: status, message, the request field it is about."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field, self.headers = status, message, field, headers
+
+
+def create_api(
+    engine: Engine,
+    *,
+    api_key: str | None,
+    cors_origins: list[str],
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    cloner: Any = None,
+) -> FastAPI:
+    """A FastAPI app serving the API (and /docs); mount the Gradio UI on it to serve both."""
+    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION)
+    install_api(
+        app,
+        engine,
+        api_key=api_key,
+        cors_origins=cors_origins,
+        max_queue=max_queue,
+        max_upload_bytes=max_upload_bytes,
+        cloner=cloner,
+    )
+    return app
+
+
+def install_api(
+    app: FastAPI,
+    engine: Engine,
+    *,
+    api_key: str | None,
+    cors_origins: list[str],
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    cloner: Any = None,
+) -> BarkApi:
+    """Add the API's routes, error handlers, body limits and CORS to `app` (before it starts, and
+    before mounting anything at "/"). `cloner`: a VoiceCloner to use (default: made on first clone)."""
+    api = BarkApi(engine, GenerationQueue(max_queue), max_upload_bytes, cloner)
+    before = len(app.router.routes)
+    app.include_router(api.public_router())
+    app.include_router(api.router(), dependencies=[Depends(_bearer_check(api_key))] if api_key else [])
+    _document_only(app, app.router.routes[before:])
+    for error, handler in _ERROR_HANDLERS.items():
+        app.add_exception_handler(error, handler)
+    app.add_middleware(BodyLimit, upload_bytes=max_upload_bytes)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Seed", "Retry-After", "Content-Disposition"],
+        )
+    app.state.bark_api = api
+    return api
+
+
+def _document_only(app: FastAPI, routes: list) -> None:
+    """Make /openapi.json describe these routes only (an app shared with Gradio has many more),
+    and serve /docs even where the app turned FastAPI's own docs off."""
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    def schema() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(title=API_TITLE, version=API_VERSION, summary=API_SUMMARY, routes=routes)
+        return app.openapi_schema
+
+    app.openapi = schema
+    if app.openapi_url is None:
+        app.add_route(openapi_url, lambda request: JSONResponse(schema()), include_in_schema=False)
+    if app.docs_url is None:
+        docs = get_swagger_ui_html(openapi_url=openapi_url, title=f"{API_TITLE} - docs")
+        app.add_route("/docs", lambda request: docs, include_in_schema=False)
+
+
+class BarkApi:
+    """The route handlers; each checks its input, then calls the engine, the library or the cloner."""
+
+    def __init__(self, engine: Engine, queue: GenerationQueue, max_upload_bytes: int, cloner: Any = None):
+        self.engine = engine
+        self.queue = queue
+        self.max_upload_bytes = max_upload_bytes
+        self._cloner = cloner
+
+    def public_router(self) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route("/health", self.health, methods=["GET"], tags=["server"], summary="Models, device, queue")
+        return router
+
+    def router(self) -> APIRouter:
+        router = APIRouter(responses={401: {"description": "A missing or wrong API key"}})
+        audio = {200: {"content": {t: {} for t in sorted(set(MEDIA_TYPES.values()))}, "description": "Audio"}}
+        busy = {503: {"description": "The line is full (see Retry-After), or model files are missing"}}
+        add = router.add_api_route
+        add(
+            "/generate-audio/",
+            self.generate_audio,
+            methods=["POST"],
+            tags=["generation"],
+            summary="Text -> wav (the original Bark API server's contract)",
+            response_class=Response,
+            responses={**audio, 404: {"description": "Unknown voice"}, **busy},
+        )
+        add(
+            "/v1/audio/speech",
+            self.speech,
+            methods=["POST"],
+            tags=["openai"],
+            summary="OpenAI-compatible text to speech",
+            response_class=Response,
+            responses={**audio, 404: {"description": "Unknown voice"}, **busy},
+        )
+        add("/v1/models", self.models, methods=["GET"], tags=["openai"], summary="Model ids for OpenAI clients")
+        add("/v1/audio/voices", self.openai_voices, methods=["GET"], tags=["openai"], summary="Voices: id and name")
+        add("/voices", self.list_voices, methods=["GET"], tags=["voices"], summary="Presets and library voices")
+        add(
+            "/voices",
+            self.add_voice,
+            methods=["POST"],
+            tags=["voices"],
+            status_code=201,
+            summary="Clone a voice from a clip (or import a voice .npz) into the library",
+            responses={413: {"description": "The upload is too large"}, **busy},
+        )
+        add(
+            "/voices/{name:path}",
+            self.download_voice,
+            methods=["GET"],
+            tags=["voices"],
+            summary="A voice as Suno's .npz",
+            response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "Unknown voice"}},
+        )
+        add(
+            "/voices/{name:path}",
+            self.delete_voice,
+            methods=["DELETE"],
+            tags=["voices"],
+            status_code=204,
+            summary="Delete a library voice",
+            response_class=Response,
+            responses={403: {"description": "A built-in preset"}, 404: {"description": "Unknown voice"}},
+        )
+        return router
+
+    # Server
+
+    async def health(self) -> dict:
+        loaded = sorted({key.stage for key in self.engine.models.loaded()})
+        return {
+            "status": "ok",
+            "device": str(self.engine.device),
+            "models_loaded": bool(loaded),
+            "models": loaded,
+            "queue": self.queue.stats(),
+        }
+
+    # Generation
+
+    async def generate_audio(self, body: GenerateAudioRequest, request: Request) -> Response:
+        options = _with_seed(_options(body, LEGACY_NAMES))
+        voice = self._known_voice(body.voice_preset, "voice_preset")
+        await self._check_text(body.text, options, "text")
+        result = await self._generate(request, body.text, voice, options)
+        return Response(encode_response(result.audio, "wav"), media_type="audio/wav", headers=_seed_header(result.seed))
+
+    async def speech(self, body: SpeechRequest, request: Request) -> Response:
+        options = _with_seed(_options(body))
+        voice = self._known_voice(body.voice, "voice")
+        fmt = body.response_format
+        _checked(check_response_format, fmt, field="response_format")
+        stream = body.stream if body.stream is not None else fmt == "pcm"
+        if stream and fmt not in STREAMABLE:
+            raise ApiError(422, f"stream: only {' and '.join(STREAMABLE)} can be streamed; not {fmt}", "stream")
+        await self._check_text(body.input, options, "input")
+        media = {"media_type": MEDIA_TYPES[fmt], "headers": _seed_header(options.seed)}
+        if stream:
+            return await self._stream(request, body.input, voice, options, fmt, body.speed, media)
+        result = await self._generate(request, body.input, voice, options)
+        audio = change_tempo(result.audio, body.speed) if body.speed != 1.0 else result.audio
+        return Response(encode_response(audio, fmt), **media)
+
+    async def models(self) -> dict:
+        entry = {"object": "model", "created": 0, "owned_by": "suno"}
+        return {"object": "list", "data": [{"id": model_id, **entry} for model_id in MODEL_IDS]}
+
+    async def _check_text(self, text: str, options: GenerationOptions, field: str) -> None:
+        """Refuse text that cannot be generated (empty, too long for split mode none) before queueing."""
+        try:
+            await run_in_threadpool(self.engine.plan, text, options, options.seed)
+        except InputError as e:
+            raise ApiError(422, f"{field}: {e}", field) from e
+
+    async def _generate(self, request: Request, text: str, voice: str | None, options) -> GenerationResult:
+        cancel = threading.Event()
+        job = partial(self.engine.generate, text, voice, options, cancel=cancel, allow_paths=False)
+        async with self.queue.job() as ticket:
+            return await ticket.run(job, cancel, request)
+
+    async def _stream(self, request, text, voice, options, fmt, speed, media) -> StreamResponse:
+        cancel = threading.Event()
+        stream = SegmentStream(self.queue.admit(), cancel)
+        job = partial(self.engine.generate, text, voice, options, cancel=cancel, allow_paths=False)
+        try:
+            await stream.start(lambda on_segment: job(on_segment=on_segment), request)
+        except BaseException:
+            stream.close()
+            raise
+        chunks = audio_chunks(stream.segments(), fmt, options, speed)
+        return StreamResponse(chunks, on_close=stream.close, **media)
+
+    # Voices
+
+    async def openai_voices(self) -> dict:
+        library = [{"id": v.name, "name": v.name} for v in await run_in_threadpool(self.engine.library.list)]
+        return {"voices": library + [{"id": p, "name": _preset_label(p)} for p in preset_names()]}
+
+    async def list_voices(self) -> dict:
+        library = [_voice_json(v) for v in await run_in_threadpool(self.engine.library.list)]
+        presets = [{"name": p, "kind": "preset", "language": preset_language(p)} for p in preset_names()]
+        return {"voices": library + presets}
+
+    async def download_voice(self, name: str) -> Response:
+        """The library voice `name`, or a preset, as Suno's .npz format."""
+        if is_preset(name):
+            prompt, _ = await run_in_threadpool(self.engine.resolve_voice, name, False)
+            data, filename = prompt.to_bytes(), name.replace("/", "_") + ".npz"
+        else:
+            info = self._library_voice(name)
+            data, filename = await run_in_threadpool(info.path.read_bytes), info.path.name
+        disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+        return Response(data, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
+
+    async def delete_voice(self, name: str) -> Response:
+        if is_preset(name):
+            raise ApiError(403, f"{name} is one of Suno's built-in presets; only library voices can be deleted", "name")
+        info = self._library_voice(name)
+        await run_in_threadpool(self.engine.library.delete, info.name)
+        return Response(status_code=204)
+
+    async def add_voice(
+        self,
+        request: Request,
+        file: UploadFile = File(description="A clip of one speaker (wav, flac, ogg, mp3), or a voice .npz"),  # noqa: B008
+        name: str = Form(description="The new voice's name"),
+        language: str = Form("en", description="The clip's language (picks the HuBERT quantizer)"),
+        variants: int = Form(1, description="Candidate voices from one clip (name, name-2, ...)"),
+        overwrite: bool = Form(False, description="Replace a voice of the same name"),
+    ) -> dict:
+        name = _checked(sanitize_voice_name, name, field="name")
+        data = await file.read(self.max_upload_bytes + 1)
+        if len(data) > self.max_upload_bytes:
+            raise ApiError(413, f"file: the upload is over {self.max_upload_bytes // 2**20} MiB", "file")
+        if data.startswith(NPZ_MAGIC):
+            info = await run_in_threadpool(
+                partial(self.engine.library.import_bytes, data, name, overwrite=overwrite, source="upload")
+            )
+            return {"voices": [_voice_json(info)], "notes": ["imported a voice prompt .npz"], "duration_s": None}
+        clone = partial(self._clone, data, file.filename or "upload", name, language, variants, overwrite)
+        cancel = threading.Event()
+        async with self.queue.job() as ticket:
+            result = await ticket.run(clone, cancel, request)
+        voices = [_voice_json(v) for v in result.voices]
+        return {"voices": voices, "notes": list(result.notes), "duration_s": result.duration_s}
+
+    def _clone(self, data: bytes, filename: str, name: str, language: str, variants: int, overwrite: bool):
+        """Runs in the worker thread: the clip goes through a temporary file the cloner reads."""
+        options = CloneOptions(language=language, variants=variants)
+        if self._cloner is None:
+            self._cloner = VoiceCloner(self.engine)
+        suffix = Path(filename).suffix.lower()[:8] if Path(filename).suffix.isascii() else ""
+        with tempfile.TemporaryDirectory(prefix="bark-upload-") as folder:
+            path = Path(folder) / f"clip{suffix}"
+            path.write_bytes(data)
+            return self._cloner.clone(path, name, options, overwrite=overwrite, source_name=Path(filename).name)
+
+    def _library_voice(self, name: str) -> VoiceInfo:
+        try:
+            return self.engine.library.info(name)
+        except VoiceError as e:
+            raise ApiError(404, f"no voice named {name!r} in the library; GET /voices lists them", "name") from e
+        except InputError as e:
+            raise ApiError(404, f"no voice named {name!r}: {e}", "name") from e
+
+    def _known_voice(self, name: str | None, field: str) -> str | None:
+        """A voice name the engine can use (preset, library voice, or none), or a 404 that says so."""
+        if name is None or name.strip().lower() in NO_VOICE_NAMES:
+            return None
+        name = name.strip()
+        if is_preset(name):
+            return name
+        looks_like_path = "/" in name or "\\" in name or name.lower().endswith(".npz")
+        try:
+            known = not looks_like_path and self.engine.library.exists(name)
+        except InputError:
+            known = False
+        if not known:
+            raise ApiError(
+                404,
+                f"{field}: no voice named {name!r}. Use one of Suno's presets (like v2/en_speaker_6) or a voice "
+                "of the library; GET /v1/audio/voices lists them all.",
+                field,
+            )
+        return name
+
+
+# Helpers
+
+
+def _options(body, renames: dict[str, str] | None = None) -> GenerationOptions:
+    """The request's GenerationOptions, or a 422 that names the option at fault."""
+    try:
+        return options_from(body, renames)
+    except InputError as e:
+        raise ApiError(422, str(e), _option_named(str(e))) from e
+
+
+def _option_named(message: str) -> str | None:
+    """The option a core.options message is about: "text_temp must be ..." -> "text_temp"."""
+    words = message.replace("(", " ").split()
+    if not words:
+        return None
+    split_fields = SplitFields.model_fields
+    if words[0] == "split" and len(words) > 1 and words[1] in split_fields:  # "split mode must be ..."
+        return f"split.{words[1]}"
+    if words[0] in OptionFields.model_fields:
+        return words[0]
+    return f"split.{words[0]}" if words[0] in split_fields else None
+
+
+def _with_seed(options: GenerationOptions) -> GenerationOptions:
+    """Draw the seed now, so that it can be sent in a header before the audio."""
+    return options if options.seed is not None else options.replace(seed=secrets.randbelow(MAX_SEED + 1))
+
+
+def _seed_header(seed: int) -> dict[str, str]:
+    return {"X-Seed": str(seed), "X-Sample-Rate": str(SAMPLE_RATE)}
+
+
+def _checked(fn: Callable, *args, field: str):
+    """fn(*args), with an InputError turned into a 422 about `field`."""
+    try:
+        return fn(*args)
+    except InputError as e:
+        raise ApiError(422, f"{field}: {e}", field) from e
+
+
+def _preset_label(name: str) -> str:
+    """ "v2/en_speaker_6" -> "English 6 (v2)"; "announcer" -> "Announcer"."""
+    language = preset_language(name)
+    if language is None:
+        return name.capitalize()
+    version = "v2" if name.startswith("v2/") else "v1"
+    return f"{LANGUAGES[language]} {name.rsplit('_', 1)[-1]} ({version})"
+
+
+def _voice_json(info: VoiceInfo) -> dict:
+    return {
+        "name": info.name,
+        "kind": "library",
+        "language": info.language,
+        "created": info.created,
+        "source": info.source,
+    }
+
+
+def _bearer_check(api_key: str) -> Callable[..., Awaitable[None]]:
+    scheme = HTTPBearer(auto_error=False, description="The server's API key (--api-key or BARK_API_KEY)")
+    expected = api_key.encode()
+
+    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(scheme)) -> None:  # noqa: B008
+        given = credentials.credentials.encode() if credentials is not None else b""
+        if not secrets.compare_digest(given, expected):
+            raise ApiError(401, "a valid API key is needed: send Authorization: Bearer KEY", None, _CHALLENGE)
+
+    return check
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def _error_response(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    body = {"detail": message, "error": {"message": message, "type": kind, "param": field, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+    return _error_response(error.status, error.message, error.field, error.headers)
+
+
+async def _input_error(request: Request, error: InputError) -> JSONResponse:
+    return _error_response(422, str(error))
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """pydantic's errors as one message that names each field: "input: Field required"."""
+    parts, fields = [], []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "form"))
+        parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+        fields.append(where or None)
+    return _error_response(422, "; ".join(parts) or "invalid request", fields[0] if fields else None)
+
+
+async def _overloaded(request: Request, error: Overloaded) -> JSONResponse:
+    return _error_response(503, str(error), headers={"Retry-After": str(error.retry_after)})
+
+
+async def _model_files(request: Request, error: ModelFileError) -> JSONResponse:
+    log.error("model files: %s", error)
+    return _error_response(503, str(error))
+
+
+async def _cancelled(request: Request, error: Exception) -> JSONResponse:
+    return _error_response(499, "the request was cancelled")
+
+
+_ERROR_HANDLERS = {
+    ApiError: _api_error,
+    RequestValidationError: _validation_error,
+    InputError: _input_error,
+    Overloaded: _overloaded,
+    ModelFileError: _model_files,
+    Cancelled: _cancelled,
+    ClientGone: _cancelled,
+}
+
+
+class BodyLimit:
+    """ASGI middleware: refuses an API request body over its limit (413) before it is read.
+
+    Only the API's POST routes are limited (the Gradio app's uploads have Gradio's own limit);
+    a body without a Content-Length there gets 411.
+    """
+
+    def __init__(self, app, upload_bytes: int):
+        self.app = app
+        self.limits = {"/voices": upload_bytes, "/generate-audio/": MAX_JSON_BYTES, "/v1/audio/speech": MAX_JSON_BYTES}
+
+    async def __call__(self, scope, receive, send) -> None:
+        limit = self.limits.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if limit is None or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is None or not length.isdigit():
+            await _error_response(411, "send a Content-Length header with the body")(scope, receive, send)
+        elif int(length) > limit:
+            message = f"the request body is {int(length):,} bytes; the limit here is {limit:,}"
+            await _error_response(413, message)(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+__all__ = ["API_KEY_ENV", "ApiError", "BarkApi", "api_key_from", "create_api", "install_api"]

@@ -1,0 +1,100 @@
+"""Request bodies of the REST API, derived from core.options so that no option can be missed.
+
+Every field of GenerationOptions (and of SplitOptions, under "split") is an optional JSON field
+of the same name; a field left out keeps the engine's default. The values are checked once, by
+GenerationOptions itself, whose messages name the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from core.errors import InputError
+from core.options import MAX_TEXT_CHARS, GenerationOptions
+from core.textsplit import SplitOptions
+
+from .api_audio import MAX_SPEED, MIN_SPEED
+
+# The Bark API server this project grew from named the temperatures differently.
+LEGACY_NAMES = {"text_temperature": "text_temp", "coarse_temperature": "waveform_temp", "fine_temperature": "fine_temp"}
+RESPONSE_FORMATS = ("mp3", "opus", "flac", "wav", "pcm")
+
+
+def _optional_fields(cls: type, replace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """pydantic field definitions: each dataclass field, optional, default None (= engine default)."""
+    hints = typing.get_type_hints(cls)
+    replace = replace or {}
+    fields = {}
+    for f in dataclasses.fields(cls):
+        kind = replace.get(f.name, hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = "" if dataclasses.is_dataclass(default) else f"; default {default!r}"
+        fields[f.name] = (kind | None, Field(None, description=f"{cls.__name__}.{f.name}{shown}"))
+    return fields
+
+
+SplitFields = create_model(
+    "SplitFields",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="How long text is cut into segments (core.textsplit.SplitOptions); every field optional.",
+    **_optional_fields(SplitOptions),
+)
+OptionFields = create_model(
+    "OptionFields",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Every generation option (core.options.GenerationOptions); every field optional.",
+    **_optional_fields(GenerationOptions, {"split": SplitFields}),
+)
+
+
+def options_from(body: BaseModel, renames: dict[str, str] | None = None) -> GenerationOptions:
+    """The GenerationOptions of a request: the option fields it set (InputError names a bad one)."""
+    option_names = set(OptionFields.model_fields)
+    given = body.model_dump(exclude_unset=True)
+    values = {k: v for k, v in given.items() if k in option_names}
+    for old, new in (renames or {}).items():
+        if old in given:
+            if new in given:
+                raise InputError(f"give either {old} or {new}, not both (they are the same option)")
+            values[new] = given[old]
+    return GenerationOptions.from_dict(values)
+
+
+class GenerateAudioRequest(OptionFields):
+    """POST /generate-audio/: the original Bark API server's body, plus every generation option."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"text": "Hello there.", "voice_preset": "v2/en_speaker_6", "fine_temperature": 0.5}]
+        },
+    )
+
+    text: str = Field(max_length=MAX_TEXT_CHARS, description="What Bark says; long text is split into segments")
+    voice_preset: str | None = Field(None, description="A preset (v2/en_speaker_6) or a library voice; none: random")
+    text_temperature: float | None = Field(None, description="Same as text_temp")
+    coarse_temperature: float | None = Field(None, description="Same as waveform_temp")
+    fine_temperature: float | None = Field(None, description="Same as fine_temp")
+
+
+class SpeechRequest(OptionFields):
+    """POST /v1/audio/speech: OpenAI's body; unknown fields are ignored, as OpenAI clients add their own."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"model": "bark", "input": "Hello there.", "voice": "v2/en_speaker_6"}]},
+    )
+
+    model: str = Field("bark", description="Accepted for compatibility; the server's Bark models speak")
+    input: str = Field(max_length=MAX_TEXT_CHARS, description="What Bark says; long text is split into segments")
+    voice: str = Field(description="A preset (v2/en_speaker_6), a library voice, or none (random)")
+    response_format: Literal[RESPONSE_FORMATS] = Field("mp3", description="pcm: raw 16-bit little-endian, 24 kHz")
+    speed: float = Field(1.0, ge=MIN_SPEED, le=MAX_SPEED, description="Tempo; the pitch is kept")
+    stream: bool | None = Field(
+        None, description="Send each segment as soon as it is ready (wav and pcm); default: only for pcm"
+    )
+    instructions: str | None = Field(None, description="Accepted for compatibility and ignored")
