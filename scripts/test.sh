@@ -3,17 +3,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Programs the tests use: espeak-ng and sox make the voice clips, chromium runs the browser test.
+missing=()
+for program in espeak-ng sox chromium; do
+    command -v "$program" >/dev/null || missing+=("$program")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "not installed: ${missing[*]} (install them to run every test; the tests that need them skip)" >&2
+    fi
+fi
+
 # torch 2.13.0 first: the CPU build where one is at hand; otherwise pip's default build.
 python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-
-# The voice-cloning tests speak their clips with espeak-ng and convert them with sox (CI: root on Debian).
-if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; } ||
-            echo "could not install espeak-ng and sox; the cloning tests that need them will be skipped" >&2
-    fi
-fi
 
 ruff format --check .
 ruff check .
