@@ -17,7 +17,7 @@ from torch import nn
 
 from .model import GPT, FineGPT
 
-DECODE_ROWS = 16  # at most this many rows (batch x new positions) take the int8 path
+DECODE_ROWS = 2  # at most this many rows (batch x new positions) take the int8 path; more: bf16
 
 
 class FastLinear(nn.Module):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .fast import make_fast
 from .hub import ModelLocator
 from .loading import load_codec_model, load_stage_model, load_tokenizer
 
@@ -56,9 +57,12 @@ class ModelCache:
             if model is None:
                 for other in [k for k in self._models if k.stage == stage]:
                     del self._models[other]  # one model per stage: switching sizes frees the old one
-                model = (
-                    load_codec_model(self.locator) if stage == CODEC else load_stage_model(self.locator, stage, small)
-                )
+                if stage == CODEC:
+                    model = load_codec_model(self.locator)
+                else:
+                    model = load_stage_model(self.locator, stage, small)
+                    if self.fast:
+                        model = make_fast(model, self.device, self.dtype)
                 model = model.to("cpu" if self.offload else self.device)
                 self._models[key] = model
             return model

@@ -63,6 +63,8 @@ def test_fast_engine_generates_and_is_its_own_cache_entry(tiny_models, tmp_path)
     result = engine.generate("hello", "v2/en_speaker_0", GenerationOptions(seed=1, max_duration_s=0.3))
     assert result.audio.dtype.name == "float32" and len(result.segments[0].semantic) == 15
     assert all(key.fast for key in engine.models.loaded() if key.stage != "codec")
+    assert isinstance(engine.models.get("text", False).lm_head, FastLinear)
+    assert engine.models.get("fine", False).lm_heads[0].weight.dtype == torch.bfloat16
     again = engine.generate("hello", "v2/en_speaker_0", GenerationOptions(seed=1, max_duration_s=0.3))
     assert (again.audio == result.audio).all()  # fast mode is still reproducible
 
