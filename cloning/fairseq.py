@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from core.errors import ModelFileError
-
-from .checkpoints import first_line, safe_torch_load
+from core.safeload import first_line, safe_torch_load
 
 # fairseq name -> transformers name, applied in order to each key (regular expressions).
 KEY_MAP = (

@@ -10,7 +10,6 @@ Weights come through core's ModelLocator, in this order:
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ from torch import nn
 
 from core.errors import ModelFileError
 from core.hub import HubFile, ModelLocator
+from core.safeload import first_line, quiet_transformers
 
-from .checkpoints import first_line
 from .fairseq import fairseq_to_transformers, read_fairseq_checkpoint
 
 HUBERT_REPO = "facebook/hubert-base-ls960"
@@ -88,7 +87,7 @@ def read_transformers_hubert(folder: Path) -> nn.Module:
     from transformers import HubertModel
 
     try:
-        with _no_progress_bars():
+        with quiet_transformers():
             return HubertModel.from_pretrained(folder).float()
     except (OSError, ValueError) as e:
         raise ModelFileError(f"HuBERT in {folder} could not be read ({first_line(e)}); download it again") from e
@@ -107,17 +106,3 @@ def read_fairseq_hubert(path: Path) -> nn.Module:
     except RuntimeError as e:
         raise ModelFileError(f"{path} does not fit HuBERT Base: {first_line(e)}") from e
     return model
-
-
-@contextlib.contextmanager
-def _no_progress_bars():
-    """No "Loading weights" bar: a local file loads in a moment, and a CLI's --quiet must hold."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()

@@ -25,8 +25,7 @@ from torch import nn
 from core.constants import SEMANTIC_VOCAB_SIZE
 from core.errors import ModelFileError
 from core.hub import HubFile, ModelLocator
-
-from .checkpoints import first_line, safe_torch_load
+from core.safeload import first_line, safe_torch_load
 
 MAX_INFO_BYTES = 64 * 1024
 

@@ -7,20 +7,18 @@ needs; a file that asks for anything else is refused, so a hostile checkpoint ca
 
 from __future__ import annotations
 
-import contextlib
 import json
-import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import ModelFileError, UnsafeCheckpointError
+from .errors import ModelFileError
 from .hub import HubFile, ModelLocator
 from .model import GPT, FineGPT, GPTConfig
+from .safeload import first_line, quiet_transformers, safe_torch_load
 from .voice import VoicePrompt
 
 STAGES = ("text", "coarse", "fine")
@@ -58,27 +56,7 @@ def checkpoint_file(stage: str, small: bool) -> HubFile:
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """(model_args, state dict) of a Suno checkpoint; prefixes stripped, mask buffers dropped."""
     path = Path(path)
-    try:
-        with torch.serialization.safe_globals(SAFE_NUMPY_GLOBALS):
-            try:
-                checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as e:  # mmap needs the zip format; older files are read whole
-                if "mmap" not in str(e):
-                    raise
-                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "unsupported" not in str(e).lower():  # torch's word for a global or opcode outside the allow-list
-            raise ModelFileError(f"{path} is damaged ({_first_line(e)}). Delete it and download it again.") from e
-        wanted = re.search(r"GLOBAL (\S+)", str(e))
-        raise UnsafeCheckpointError(
-            f"Refusing to load {path}: while loading it asks for "
-            f"{wanted.group(1) if wanted else 'something other than tensors'}, which could run code. "
-            "Delete it and download the file again from the official repo."
-        ) from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ModelFileError(
-            f"{path} is damaged or not a Bark checkpoint ({_first_line(e)}). Delete it and download it again."
-        ) from e
+    checkpoint = safe_torch_load(path, "Bark checkpoint", SAFE_NUMPY_GLOBALS, mmap=True)
     if not isinstance(checkpoint, dict) or "model_args" not in checkpoint or "model" not in checkpoint:
         raise ModelFileError(f"{path} is not a Bark checkpoint (no 'model_args' and 'model' entries)")
     state = {}
@@ -107,7 +85,7 @@ def build_model(stage: str, model_args: dict, state: dict[str, torch.Tensor], so
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as e:
-        raise ModelFileError(f"{source} does not fit the {stage} model it describes: {_first_line(e)}") from e
+        raise ModelFileError(f"{source} does not fit the {stage} model it describes: {first_line(e)}") from e
     if isinstance(model, FineGPT):
         model.tie_weights()
     return model.eval().requires_grad_(False)
@@ -137,30 +115,11 @@ def load_codec_model(locator: ModelLocator) -> nn.Module:
     if weights.parent != folder:
         raise ModelFileError(f"keep {weights.name} beside {folder / 'config.json'}")
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = EncodecModel.from_pretrained(folder)
     except (OSError, ValueError) as e:
-        raise ModelFileError(f"EnCodec in {folder} could not be read ({_first_line(e)})") from e
+        raise ModelFileError(f"EnCodec in {folder} could not be read ({first_line(e)})") from e
     return model.eval().requires_grad_(False)
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """No "Loading weights" bar: a local file loads in a moment, and the CLI's --quiet must hold."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 PRESET_INDEX = HubFile(BARK_REPO, "speaker_embeddings_path.json")
@@ -192,7 +151,7 @@ def load_preset(locator: ModelLocator, name: str) -> VoicePrompt:
         try:
             arrays[key] = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as e:
-            raise ModelFileError(f"preset file {path} could not be read ({_first_line(e)}); delete it") from e
+            raise ModelFileError(f"preset file {path} could not be read ({first_line(e)}); delete it") from e
     return VoicePrompt.from_arrays(
         arrays["semantic_prompt"], arrays["coarse_prompt"], arrays["fine_prompt"], source=f"preset {name}"
     )

@@ -1,7 +1,8 @@
-"""Reading torch files safely: `weights_only=True` always, and errors that say what went wrong."""
+"""Reading model files safely: torch files with `weights_only=True` always, errors that say what went wrong."""
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 import zipfile
@@ -9,19 +10,26 @@ from pathlib import Path
 
 import torch
 
-from core.errors import ModelFileError, UnsafeCheckpointError
+from .errors import ModelFileError, UnsafeCheckpointError
 
 # torch's unpickler words for "this file asks to import or call something": a hostile file, not a damaged one.
 _UNSAFE = re.compile(r"global|blocked|reduce for|can only (build|create)", re.IGNORECASE)
 
 
-def safe_torch_load(path: Path, what: str, safe_globals: list | tuple = ()) -> object:
+def safe_torch_load(path: Path, what: str, safe_globals: list | tuple = (), mmap: bool = False) -> object:
     """torch.load(path, weights_only=True) with only `safe_globals` added to torch's allow-list.
 
     UnsafeCheckpointError when the file asks for anything else; ModelFileError when it is damaged.
+    With `mmap` the tensors stay in the file's pages (zip-format files; older ones are read whole).
     """
     try:
         with torch.serialization.safe_globals(list(safe_globals)):
+            if mmap:
+                try:
+                    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError as e:
+                    if "mmap" not in str(e):
+                        raise
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         reason = _unpickler_reason(e)
@@ -48,3 +56,17 @@ def _unpickler_reason(error: Exception) -> str:
 def first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """No "Loading weights" bar from transformers: a local file loads in a moment, and --quiet must hold."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
