@@ -91,6 +91,8 @@ class SelfAttention(nn.Module):
             v = cache.v[layer, :, :, : start + T]
             if T == 1:  # one new position sees everything before it
                 y = F.scaled_dot_product_attention(q, k, v)
+            elif start == 0:  # a prefill: plain causal attention (flash kernels skip the masked half)
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             else:  # query i sits at absolute position start + i
                 mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
