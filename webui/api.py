@@ -74,26 +74,13 @@ class ApiError(Exception):
         self.status, self.message, self.field, self.headers = status, message, field, headers
 
 
-def create_api(
-    engine: Engine,
-    *,
-    api_key: str | None,
-    cors_origins: list[str],
-    max_queue: int = DEFAULT_MAX_QUEUE,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    cloner: Any = None,
-) -> FastAPI:
-    """A FastAPI app serving the API (and /docs); mount the Gradio UI on it to serve both."""
+def create_api(engine: Engine, **options: Any) -> FastAPI:
+    """A FastAPI app serving the API (and /docs); mount the Gradio UI on it to serve both.
+
+    `options` are install_api's keyword arguments.
+    """
     app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION)
-    install_api(
-        app,
-        engine,
-        api_key=api_key,
-        cors_origins=cors_origins,
-        max_queue=max_queue,
-        max_upload_bytes=max_upload_bytes,
-        cloner=cloner,
-    )
+    install_api(app, engine, **options)
     return app
 
 
