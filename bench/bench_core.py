@@ -27,15 +27,16 @@ from core.loading import BARK_REPO, CODEC_REPO, STAGE_VOCAB, TOKENIZER_FILE, che
 from core.model import GPTConfig
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
-from core.tiny import write_checkpoint, write_vocab
+from core.tiny import write_checkpoint, write_presets, write_vocab
 
 SIZES = {"small": (12, 12, 768), "large": (24, 16, 1024)}  # layers, heads, width
 BANDWIDTH_GBS = 23.0  # this machine's measured memory bandwidth (issue 6)
 STAGES = ("text", "coarse", "fine", "decode")
+LONG_FORM_VOICE = "v2/en_speaker_6"
 
 
 def write_bench_pack(root: Path, size: str) -> None:
-    """Random weights at the real size in Suno's format, a real-size EnCodec, the tiny vocabulary."""
+    """Random weights at the real size in Suno's format, a real-size EnCodec, the tiny vocabulary, presets."""
     from transformers import EncodecConfig, EncodecModel
 
     n_layer, n_head, n_embd = SIZES[size]
@@ -49,6 +50,8 @@ def write_bench_pack(root: Path, size: str) -> None:
         torch.manual_seed(0)
         EncodecModel(EncodecConfig()).save_pretrained(root / CODEC_REPO)  # the 24 kHz model's shape
         write_vocab(root / TOKENIZER_FILE.repo_id / TOKENIZER_FILE.filename)
+    if not (root / BARK_REPO / "speaker_embeddings_path.json").exists():
+        write_presets(root / BARK_REPO, seed=0)
 
 
 def peak_rss_mb() -> float:
@@ -78,12 +81,12 @@ def decode_floor_ms(model: nn.Module, bytes_per_weight: float) -> float:
     return n * bytes_per_weight / (BANDWIDTH_GBS * 1e9) * 1e3
 
 
-def generate(engine: Engine, text: str, seconds: float, split: str = "none", progress=None):
+def generate(engine: Engine, text: str, seconds: float, split: str = "none", progress=None, voice=None):
     options = GenerationOptions(
         seed=0, allow_early_stop=False, max_duration_s=seconds, split=SplitOptions(mode=split), silence_s=0.0
     )
     start = time.perf_counter()
-    result = engine.generate(text, options=options, progress=progress)
+    result = engine.generate(text, voice, options, progress=progress)
     return result, time.perf_counter() - start
 
 
@@ -113,13 +116,13 @@ def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool
     print(f"fine     {clock.seconds['fine']:6.2f} s\ndecode   {clock.seconds['decode']:6.2f} s")
     print(f"total    {total:6.2f} s for {audio_s:.2f} s of audio: RTF {total / audio_s:.2f}")
     print(f"peak RSS after a generation {peak_rss_mb():.0f} MB")
-    if long_form:
-        _, one = generate(engine, "hello world", 12.0)
+    if long_form:  # stable continuity with a voice: every segment is independent of the others
+        _, one = generate(engine, "hello world", 12.0, voice=LONG_FORM_VOICE)
         lines = "\n".join(["hello world"] * 5)
-        result, five = generate(engine, lines, 12.0, split="line")
+        result, five = generate(engine, lines, 12.0, split="line", voice=LONG_FORM_VOICE)
         print(
-            f"long form: one 12-s segment {one:.1f} s; {result.duration_s:.0f} s in 5 segments {five:.1f} s "
-            f"({five / one:.2f}x; batch of {engine.settings.max_batch})"
+            f"long form ({LONG_FORM_VOICE}): one 12-s segment {one:.1f} s; {result.duration_s:.0f} s in 5 segments "
+            f"{five:.1f} s ({five / one:.2f}x; batch of {engine.settings.max_batch})"
         )
     return engine
 
