@@ -140,6 +140,13 @@ class GenerationResult:
         }
 
 
+def _decode(codec: Codec, fine: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(8, T) codes -> audio; no frames (Bark said nothing) -> no samples."""
+    if fine.shape[-1] == 0:
+        return np.zeros(0, dtype=np.float32)
+    return codec.decode(fine)
+
+
 def _segment_warnings(result: SegmentResult) -> list[str]:
     n = result.index + 1
     warnings = []
@@ -318,20 +325,21 @@ class Engine:
                     )
                     for b, (c, g) in enumerate(zip(coarse, generators, strict=True))
                 ]
-        for b, index in enumerate(indices):
-            reporter.stage("decode", b)(0, 1)
-            audio = self.decode(fine[b])
-            reporter.stage("decode", b)(1, 1)
-            yield SegmentResult(
-                index=index,
-                text=texts[b],
-                seed=seeds[b],
-                semantic=semantic[b].numpy(),
-                coarse=coarse[b].numpy(),
-                fine=fine[b].numpy(),
-                audio=audio,
-                text_tokens=encoded[b][1],
-            )
+        with self.models.use(CODEC, False) as codec:  # one visit to the device for the whole batch
+            for b, index in enumerate(indices):
+                reporter.stage("decode", b)(0, 1)
+                audio = _decode(Codec(codec), fine[b])
+                reporter.stage("decode", b)(1, 1)
+                yield SegmentResult(
+                    index=index,
+                    text=texts[b],
+                    seed=seeds[b],
+                    semantic=semantic[b].numpy(),
+                    coarse=coarse[b].numpy(),
+                    fine=fine[b].numpy(),
+                    audio=audio,
+                    text_tokens=encoded[b][1],
+                )
 
     def _semantic(self, text_ids, voice, options, generators, reporter) -> list[torch.Tensor]:
         with self.models.use("text", self.settings.small("text")) as model:
@@ -364,10 +372,8 @@ class Engine:
 
     def decode(self, fine: torch.Tensor | np.ndarray) -> np.ndarray:
         """(8, T) codes -> float32 audio at 24 kHz (also used to preview a voice's own prompt)."""
-        if fine.shape[-1] == 0:
-            return np.zeros(0, dtype=np.float32)
         with self.models.use(CODEC, False) as model:
-            return Codec(model).decode(fine)
+            return _decode(Codec(model), fine)
 
     # Models
 

@@ -233,3 +233,17 @@ def test_stable_segments_run_as_a_batch_with_the_same_result(engine, tiny_models
 def test_engine_settings_are_validated():
     with pytest.raises(InputError, match="max_batch"):
         EngineSettings(max_batch=0)
+
+
+def test_each_model_visits_the_device_once_per_batch(engine, monkeypatch):
+    visits = []
+    original = engine.models.use
+
+    def spy(stage, small):
+        visits.append(stage)
+        return original(stage, small)
+
+    monkeypatch.setattr(engine.models, "use", spy)
+    options = SHORT.replace(split=SplitOptions(mode="line"))
+    engine.generate("hello\nworld\nmusic", "v2/en_speaker_3", options)
+    assert visits == ["text", "coarse", "fine", "codec"]  # three segments, one batch
