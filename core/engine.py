@@ -10,6 +10,7 @@ callback and a threading.Event cancels within one step.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import unicodedata
@@ -94,9 +95,11 @@ class SegmentResult:
     def duration_s(self) -> float:
         return len(self.audio) / SAMPLE_RATE
 
-    @property
+    @functools.cached_property
     def voice(self) -> VoicePrompt | None:
-        """This segment as a voice prompt; None when Bark produced too little speech to be one."""
+        """This segment as a voice prompt; None when Bark produced too little speech to be one.
+
+        Cached: the continuity modes ask for the voices of every earlier segment at each new one."""
         try:
             return VoicePrompt.from_arrays(self.semantic, self.coarse, self.fine, source=f"segment {self.index + 1}")
         except VoiceError:
@@ -178,7 +181,6 @@ class Engine:
     def __init__(self, settings: EngineSettings | None = None):
         self.settings = settings or EngineSettings()
         self._lock = threading.Lock()
-        self._presets: dict[str, VoicePrompt] = {}
         self._configure(self.settings)
 
     def _configure(self, settings: EngineSettings) -> None:
@@ -188,6 +190,7 @@ class Engine:
         self.locator = ModelLocator(settings.models_dir or default_models_dir(), allow_download=settings.allow_download)
         self.library = VoiceLibrary(settings.prompts_dir)
         self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast)
+        self._presets: dict[str, VoicePrompt] = {}  # read through this locator
 
     def update_settings(self, settings: EngineSettings) -> None:
         """Apply new settings; loaded models are dropped (they reload lazily under the new key)."""
