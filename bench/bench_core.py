@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.constants import SAMPLE_RATE, SEMANTIC_RATE_HZ
+from core.constants import CODEBOOK_SIZE, SAMPLE_RATE, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE
+from core.cpu_linear import BatchLinear
 from core.engine import Engine, EngineSettings, Progress
 from core.loading import BARK_REPO, CODEC_REPO, STAGE_VOCAB, TOKENIZER_FILE, checkpoint_file
 from core.model import GPTConfig
@@ -74,11 +75,41 @@ class StageClock:
         self.steps[p.stage] += 1
 
 
-def decode_floor_ms(model: nn.Module, bytes_per_weight: float) -> float:
-    """Time to read every weight a decode step reads (all Linear layers) once at BANDWIDTH_GBS."""
-    n = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+def decode_floor_ms(model: nn.Module, bytes_per_weight: float, cache_length: int = 0) -> float:
+    """Time to read every weight a decode step reads and a cache of `cache_length` positions
+    (keys and values of every layer) once at BANDWIDTH_GBS. The coarse model reads 1024 head rows."""
+    n = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear | BatchLinear))
     n = n or sum(m.weight_int8.numel() for m in model.modules() if hasattr(m, "weight_int8"))
-    return n * bytes_per_weight / (BANDWIDTH_GBS * 1e9) * 1e3
+    head_rows, width = model.config.output_vocab_size, model.config.n_embd
+    if head_rows == STAGE_VOCAB["coarse"][1]:
+        n -= (head_rows - CODEBOOK_SIZE) * width
+    kv_bytes = 2 * model.config.n_layer * cache_length * model.config.n_embd * (2 if bytes_per_weight < 4 else 4)
+    return (n * bytes_per_weight + kv_bytes) / (BANDWIDTH_GBS * 1e9) * 1e3
+
+
+@torch.inference_mode()
+def decode_steps(engine: Engine, small: bool, bytes_per_weight: float) -> None:
+    """One decode step of each GPT at a typical cache length, alone and for a batch of 5 rows."""
+    for stage, length in (("text", 380), ("coarse", 900)):
+        model = engine.models.get(stage, small)
+        head = slice(SEMANTIC_VOCAB_SIZE, SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE) if stage == "coarse" else None
+        times = {}
+        for rows in (1, 5):
+            cache = model.new_cache(rows)
+            model(torch.randint(0, 10_000, (rows, length)), cache=cache, head_rows=head)
+            token = torch.zeros(rows, 1, dtype=torch.long)
+            for _ in range(3):
+                model(token, cache=cache, head_rows=head)
+            start = time.perf_counter()
+            for _ in range(20):
+                cache.length = length
+                model(token, cache=cache, head_rows=head)
+            times[rows] = (time.perf_counter() - start) / 20 * 1e3
+        floor = decode_floor_ms(model, bytes_per_weight, length)
+        print(
+            f"{stage:<6} decode step at {length} positions {times[1]:5.1f} ms = {times[1] / floor:.2f}x the floor "
+            f"({floor:4.1f} ms: weights and cache once); 5 rows {times[5]:5.1f} ms ({times[5] / times[1]:.2f}x)"
+        )
 
 
 def generate(engine: Engine, text: str, seconds: float, split: str = "none", progress=None, voice=None):
@@ -106,12 +137,13 @@ def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool
     audio_s = result.duration_s
     n_sem, n_coarse = len(result.segments[0].semantic), result.segments[0].coarse.size
     bytes_per_weight = 1.0 if mode == "fast" else 4.0
+    decode_steps(engine, small, bytes_per_weight)
     for stage, n in (("text", n_sem), ("coarse", n_coarse)):
         step_ms = clock.seconds[stage] / n * 1e3
         floor = decode_floor_ms(engine.models.get(stage, small), bytes_per_weight)
         print(
             f"{stage:<8} {clock.seconds[stage]:6.2f} s  {n / clock.seconds[stage]:6.1f} tok/s  "
-            f"{step_ms:5.1f} ms/token (weight-read floor {floor:4.1f} ms)"
+            f"{step_ms:5.1f} ms/token, prefills included (weight-read floor {floor:4.1f} ms)"
         )
     print(f"fine     {clock.seconds['fine']:6.2f} s\ndecode   {clock.seconds['decode']:6.2f} s")
     print(f"total    {total:6.2f} s for {audio_s:.2f} s of audio: RTF {total / audio_s:.2f}")

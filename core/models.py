@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .cpu_linear import BatchLinear, can_pack, swap_linears
 from .fast import make_fast
 from .hub import ModelLocator
 from .loading import load_codec_model, load_stage_model, load_tokenizer
+from .model import GPT
 
 CODEC = "codec"
 
@@ -63,6 +65,8 @@ class ModelCache:
                     model = load_stage_model(self.locator, stage, small)
                     if self.fast:
                         model = make_fast(model, self.device, self.dtype)
+                    elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
+                        swap_linears(model, BatchLinear)  # batched decode rows on packed weights
                 model = model.to("cpu" if self.offload else self.device)
                 self._models[key] = model
             return model

@@ -1,0 +1,67 @@
+"""CPU linear layers picked by row count: exact where it must be, packed copies only when used."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.cpu_linear import BatchLinear, PackedLinear, can_pack, swap_linears
+from core.engine import Engine, EngineSettings
+from core.model import GPT, GPTConfig
+
+needs_onednn = pytest.mark.skipif(not can_pack(torch.float32), reason="this PyTorch build has no oneDNN")
+
+
+def make_linear(bias: bool = True) -> torch.nn.Linear:
+    torch.manual_seed(0)
+    return torch.nn.Linear(64, 96, bias=bias)
+
+
+@needs_onednn
+@torch.inference_mode()
+def test_batch_linear_packs_only_for_a_few_rows():
+    linear = make_linear()
+    layer = BatchLinear(linear)
+    one, many = torch.randn(1, 1, 64), torch.randn(100, 64)
+    assert torch.equal(layer(one), F.linear(one, linear.weight, linear.bias))  # one row: the same kernel
+    assert torch.equal(layer(many), F.linear(many, linear.weight, linear.bias))  # a prefill too
+    assert layer.packed is None  # nothing packed (no memory) until a batch of decode rows comes
+    batch = torch.randn(3, 1, 64)
+    torch.testing.assert_close(layer(batch), F.linear(batch, linear.weight, linear.bias))
+    assert layer.packed is not None and layer.weight is linear.weight
+    rows = slice(10, 30)
+    assert torch.equal(layer.forward_rows(batch, rows), F.linear(batch, linear.weight[rows], linear.bias[rows]))
+
+
+@needs_onednn
+@torch.inference_mode()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_linear_matches_f_linear(dtype):
+    if not can_pack(dtype):
+        pytest.skip(f"no oneDNN {dtype} on this CPU")
+    linear = make_linear(bias=False)
+    x = torch.randn(2, 50, 64, dtype=dtype)
+    expected = F.linear(x, linear.weight.to(dtype))
+    torch.testing.assert_close(PackedLinear(linear, dtype)(x), expected, rtol=0.02, atol=0.02)
+
+
+@needs_onednn
+def test_swap_keeps_the_state_dict_and_the_outputs():
+    gpt = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=16, input_vocab_size=64, output_vocab_size=64))
+    before = {k: v.clone() for k, v in gpt.state_dict().items()}
+    idx = torch.randint(0, 64, (3, 9))
+    with torch.inference_mode():
+        expected = gpt(idx, last_only=False)
+        swap_linears(gpt, BatchLinear)
+        assert isinstance(gpt.transformer.h[1].mlp.c_proj, BatchLinear)
+        assert gpt.state_dict().keys() == before.keys()
+        torch.testing.assert_close(gpt(idx, last_only=False), expected)
+        cache = gpt.new_cache(3)
+        gpt(idx[:, :8], cache=cache)
+        torch.testing.assert_close(gpt(idx[:, 8:], cache=cache), expected[:, -1])  # 3 decode rows: packed
+
+
+@needs_onednn
+def test_exact_cpu_engine_uses_batch_linears(tiny_models, tmp_path):
+    engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu"))
+    assert isinstance(engine.models.get("coarse", False).lm_head, BatchLinear)
+    assert isinstance(engine.models.get("fine", False).lm_heads[0], torch.nn.Linear)  # 1024 rows a pass
