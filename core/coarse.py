@@ -22,6 +22,7 @@ from .constants import (
     SEMANTIC_VOCAB_SIZE,
     TEXT_CONTEXT,
 )
+from .decode import DecodeSteps
 from .model import GPT
 from .sampling import Sampling, sample_rows
 from .semantic import StepHook
@@ -72,6 +73,7 @@ def generate_coarse(
     history: int = 630,
     window: int = 60,
     use_cache: bool = True,
+    step_mode: str = "eager",
     generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
 ) -> list[torch.Tensor]:
@@ -79,6 +81,7 @@ def generate_coarse(
 
     T_b = coarse_steps(S_b) / 2. Row b draws from generators[b]; rows step together (a row that is
     done keeps the batch shape until the longest is done) and the windows start at the same steps.
+    `step_mode` picks how decode steps run (core.decode: eager, static, or CUDA graphs).
     """
     device = model.device
     batch = len(semantic)
@@ -92,6 +95,7 @@ def generate_coarse(
     coarse = torch.zeros(batch, n_hist + total, dtype=torch.long, device=device)  # history, then generated
     coarse[:, :n_hist] = coarse_history.to(device)
     cache = model.new_cache(batch) if use_cache else None
+    steps = DecodeSteps(model, cache, step_mode) if use_cache else None
     infer = torch.full((batch, 1), COARSE_INFER_TOKEN, device=device)
     step = 0
     while step < total:
@@ -113,7 +117,7 @@ def generate_coarse(
             elif end == window_start:
                 logits = model(x_in, cache=cache, head_rows=rows)
             else:
-                logits = model(coarse[:, end - 1 : end], cache=cache, head_rows=rows)
+                logits = steps(coarse[:, end - 1 : end], rows)
             token, _ = sample_rows(logits, sampling, generators)
             coarse[:, end] = token + offset
             step += 1

@@ -53,6 +53,7 @@ class EngineSettings:
     offload_cpu: bool = False
     max_batch: int = 8  # segments generated together in stable mode (1: one at a time)
     fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move ~1%
+    cuda_graphs: bool = True  # on CUDA GPUs, decode steps replayed as CUDA graphs (see core.decode)
     allow_download: bool = True
 
     def __post_init__(self) -> None:
@@ -355,6 +356,7 @@ class Engine:
                 allow_early_stop=options.allow_early_stop,
                 max_tokens=max_semantic_tokens(options.max_duration_s),
                 use_cache=options.use_kv_cache,
+                step_mode=self._step_mode(),
                 generators=generators,
                 on_step=reporter.stage("text"),
             )
@@ -369,9 +371,13 @@ class Engine:
                 history=options.coarse_history,
                 window=options.coarse_window,
                 use_cache=options.use_kv_cache,
+                step_mode=self._step_mode(),
                 generators=generators,
                 on_step=reporter.stage("coarse"),
             )
+
+    def _step_mode(self) -> str:
+        return "graph" if self.device.type == "cuda" and self.settings.cuda_graphs else "eager"
 
     def decode(self, fine: torch.Tensor | np.ndarray) -> np.ndarray:
         """(8, T) codes -> float32 audio at 24 kHz (also used to preview a voice's own prompt)."""

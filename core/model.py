@@ -69,6 +69,14 @@ class KVCache:
         return self.k.shape[3]
 
 
+@dataclass(frozen=True)
+class StaticPosition:
+    """Where a fixed-shape decode step writes (pos, a (1,) tensor) and what it sees (visible, (1, max_len) bool)."""
+
+    pos: torch.Tensor
+    visible: torch.Tensor
+
+
 class SelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, causal: bool):
         super().__init__()
@@ -77,12 +85,18 @@ class SelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, at: StaticPosition | None = None
+    ) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and T > 1)
+        elif at is not None:  # a fixed-shape step: write at the position, read the whole cache under a mask
+            cache.k[layer].index_copy_(2, at.pos, k)
+            cache.v[layer].index_copy_(2, at.pos, v)
+            y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=at.visible)
         else:
             start = cache.length
             cache.k[layer, :, :, start : start + T] = k
@@ -121,8 +135,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=ln_bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, at: StaticPosition | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, at)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -147,9 +163,13 @@ class GPT(nn.Module):
         return self.transformer.wpe.weight.device
 
     def new_cache(self, batch: int = 1, max_len: int | None = None, dtype: torch.dtype | None = None) -> KVCache:
-        """A cache in the model's activation dtype (that of its embeddings)."""
+        """A cache in the model's activation dtype: the autocast dtype under autocast, else the embeddings'."""
         weight = self.transformer.wpe.weight
-        return KVCache(self.config, batch, max_len or self.config.block_size, weight.device, dtype or weight.dtype)
+        if dtype is None:
+            device_type = weight.device.type
+            autocast = torch.is_autocast_enabled(device_type)
+            dtype = torch.get_autocast_dtype(device_type) if autocast else weight.dtype
+        return KVCache(self.config, batch, max_len or self.config.block_size, weight.device, dtype)
 
     def embed(self, idx: torch.Tensor, merge_context: bool) -> torch.Tensor:
         """(B, T) ids -> (B, T', C) token embeddings.
@@ -188,8 +208,19 @@ class GPT(nn.Module):
             x = block(x, cache, i)
         if cache is not None:
             cache.length = start + T
-        if last_only:
-            x = x[:, -1]
+        return self.head(x[:, -1] if last_only else x, head_rows)
+
+    def step(self, idx: torch.Tensor, cache: KVCache, pos: torch.Tensor, head_rows: slice | None = None):
+        """One decode step whose shapes never change, for CUDA graphs: (B, 1) ids at position pos
+        (a (1,) tensor) -> logits (B, V). Attends to the whole cache under a mask; `cache.length` is the
+        caller's to advance."""
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        at = StaticPosition(pos, (torch.arange(cache.max_len, device=pos.device) <= pos)[None])
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i, at)
+        return self.head(x[:, -1], head_rows)
+
+    def head(self, x: torch.Tensor, head_rows: slice | None) -> torch.Tensor:
         x = self.transformer.ln_f(x)
         return self.lm_head(x) if head_rows is None else linear_rows(self.lm_head, x, head_rows)
 

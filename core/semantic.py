@@ -16,6 +16,7 @@ from .constants import (
     TEXT_ENCODING_OFFSET,
     TEXT_PAD_TOKEN,
 )
+from .decode import DecodeSteps
 from .errors import InputError
 from .model import GPT
 from .sampling import Sampling, sample_rows
@@ -80,6 +81,7 @@ def generate_semantic(
     allow_early_stop: bool = True,
     max_tokens: int = MAX_SEMANTIC_TOKENS,
     use_cache: bool = True,
+    step_mode: str = "eager",
     generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
 ) -> list[torch.Tensor]:
@@ -88,12 +90,14 @@ def generate_semantic(
     Row b draws from generators[b]. The first pass sees text and history merged (257 positions);
     every later step one token per row. A row stops when end-of-speech is drawn or its probability
     reaches min_eos_p (if allowed), or after max_tokens; the batch runs until every row has stopped.
+    `step_mode` picks how decode steps run (core.decode: eager, static, or CUDA graphs).
     """
     device = model.device
     batch = text_ids.shape[0]
     prefix = torch.cat([semantic_history(voice), torch.tensor([SEMANTIC_INFER_TOKEN])])
     x = torch.cat([text_ids, prefix.expand(batch, -1)], dim=1).to(device)  # (B, 513)
     cache = model.new_cache(batch) if use_cache else None
+    steps = DecodeSteps(model, cache, step_mode) if use_cache else None
     out = torch.zeros(batch, max_tokens, dtype=torch.long, device=device)
     lengths = torch.full((batch,), max_tokens, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -114,8 +118,8 @@ def generate_semantic(
             on_step(n + 1, max_tokens)
         if n + 1 == max_tokens:
             break
-        if cache is not None:
-            logits = model(token[:, None], cache=cache)
+        if steps is not None:
+            logits = steps(token[:, None])
         else:
             logits = model(torch.cat([x, out[:, : n + 1]], dim=1), merge_context=True)
     return [row[:length].cpu() for row, length in zip(out, lengths.tolist(), strict=True)]
