@@ -137,7 +137,6 @@ def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool
     audio_s = result.duration_s
     n_sem, n_coarse = len(result.segments[0].semantic), result.segments[0].coarse.size
     bytes_per_weight = 1.0 if mode == "fast" else 4.0
-    decode_steps(engine, small, bytes_per_weight)
     for stage, n in (("text", n_sem), ("coarse", n_coarse)):
         step_ms = clock.seconds[stage] / n * 1e3
         floor = decode_floor_ms(engine.models.get(stage, small), bytes_per_weight)
@@ -148,27 +147,45 @@ def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool
     print(f"fine     {clock.seconds['fine']:6.2f} s\ndecode   {clock.seconds['decode']:6.2f} s")
     print(f"total    {total:6.2f} s for {audio_s:.2f} s of audio: RTF {total / audio_s:.2f}")
     print(f"peak RSS after a generation {peak_rss_mb():.0f} MB")
+    decode_steps(engine, small, bytes_per_weight)
     if long_form:  # stable continuity with a voice: every segment is independent of the others
         _, one = generate(engine, "hello world", 12.0, voice=LONG_FORM_VOICE)
         lines = "\n".join(["hello world"] * 5)
         result, five = generate(engine, lines, 12.0, split="line", voice=LONG_FORM_VOICE)
         print(
             f"long form ({LONG_FORM_VOICE}): one 12-s segment {one:.1f} s; {result.duration_s:.0f} s in 5 segments "
-            f"{five:.1f} s ({five / one:.2f}x; batch of {engine.settings.max_batch})"
+            f"{five:.1f} s ({five / one:.2f}x; batch of {engine.settings.max_batch}); peak RSS {peak_rss_mb():.0f} MB"
         )
     return engine
 
 
+@torch.inference_mode()
 def logit_error(exact: Engine, fast: Engine, small: bool) -> None:
-    """Relative L2 distance of fast-mode logits from exact ones, per stage, on the same input."""
+    """Relative L2 distance of fast-mode logits from exact ones, per stage, on the same input:
+    a 600-position prefill, then one decode step for one row (int8 weights) and for 5 rows (bf16)."""
     gen = torch.Generator().manual_seed(0)
     for stage in ("text", "coarse"):
-        ids = torch.randint(0, 10_000, (1, 600), generator=gen)
-        a, b = (e.models.get(stage, small)(ids, last_only=False).float() for e in (exact, fast))
-        print(f"fast vs exact logits, {stage:<6} relative error {((a - b).norm() / a.norm()).item():.4f}")
+        ids = torch.randint(0, 10_000, (5, 601), generator=gen)
+        models = [e.models.get(stage, small) for e in (exact, fast)]
+        a, b = (m(ids[:1, :600], last_only=False).float() for m in models)
+        errors = [relative_error(a, b)]
+        for rows in (1, 5):
+            caches = [m.new_cache(rows) for m in models]
+            for model, cache in zip(models, caches, strict=True):
+                model(ids[:rows, :600], cache=cache)
+            a, b = (m(ids[:rows, 600:], cache=c) for m, c in zip(models, caches, strict=True))
+            errors.append(relative_error(a, b))
+        print(
+            f"fast vs exact logits, {stage:<6} relative error: prefill {errors[0]:.4f}, step {errors[1]:.4f}, "
+            f"5-row step {errors[2]:.4f}"
+        )
     codes = torch.randint(0, 1024, (1, 1024, 8), generator=gen)
-    a, b = (e.models.get("fine", small)(4, codes).float() for e in (exact, fast))
-    print(f"fast vs exact logits, fine   relative error {((a - b).norm() / a.norm()).item():.4f}")
+    a, b = (e.models.get("fine", small)(4, codes) for e in (exact, fast))
+    print(f"fast vs exact logits, fine   relative error {relative_error(a, b):.4f}")
+
+
+def relative_error(exact: torch.Tensor, other: torch.Tensor) -> float:
+    return ((exact.float() - other.float()).norm() / exact.float().norm()).item()
 
 
 def plain_path(engine: Engine, n_tokens: int) -> None:

@@ -10,6 +10,7 @@ of the cache, and there is no launch overhead to save.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
@@ -44,7 +45,12 @@ class DecodeSteps:
         else:
             key = (None,) if head_rows is None else (head_rows.start, head_rows.stop)
             if key not in self.graphs:
-                self.graphs[key] = self._capture(head_rows)
+                try:
+                    self.graphs[key] = self._capture(head_rows)
+                except RuntimeError as error:  # a driver or an op that cannot be captured: carry on eagerly
+                    warnings.warn(f"CUDA graph capture failed, decoding eagerly: {error}", RuntimeWarning, stacklevel=2)
+                    self.mode = "eager"
+                    return self.model(ids, cache=self.cache, head_rows=head_rows)
             graph, logits = self.graphs[key]
             graph.replay()
             logits = logits.clone()  # the graph's output buffer is overwritten by the next replay

@@ -69,6 +69,24 @@ def test_bad_mode_and_a_full_cache_are_refused(models):
         DecodeSteps(model, cache, "static")(torch.zeros(1, 1, dtype=torch.long))
 
 
+@torch.inference_mode()
+def test_a_failed_capture_falls_back_to_eager_steps(models, monkeypatch):
+    def no_graphs(self, head_rows):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(DecodeSteps, "_capture", no_graphs)
+    model = models["text"]
+    idx = torch.randint(0, 10_000, (1, 12), generator=torch.Generator().manual_seed(0))
+    eager, graphed = model.new_cache(1), model.new_cache(1)
+    model(idx[:, :10], cache=eager)
+    model(idx[:, :10], cache=graphed)
+    steps = DecodeSteps(model, graphed, "graph")
+    with pytest.warns(RuntimeWarning, match="decoding eagerly"):
+        first = steps(idx[:, 10:11])
+    assert steps.mode == "eager" and torch.equal(first, model(idx[:, 10:11], cache=eager))
+    assert torch.equal(steps(idx[:, 11:12]), model(idx[:, 11:12], cache=eager)) and graphed.length == 12
+
+
 def test_the_cache_takes_the_autocast_dtype(models):
     model = models["text"]
     assert model.new_cache(1).k.dtype == torch.float32
