@@ -39,20 +39,20 @@ class FastLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.bfloat16)
-        if rows_of(x) == 1:
-            return self._int8(x, slice(None))
+        if x.numel() == x.shape[-1]:  # one row: the hot path of every decode step, kept lean
+            y = torch.ops.aten._weight_int8pack_mm(x.reshape(1, -1), self.weight_int8, self.scales)
+            y = y.view(*x.shape[:-1], -1)
+            return y if self.bias is None else y + self.bias
         if self.packed is not None:
             return packed_linear(x, self.packed, self.bias)
         return F.linear(x, self.weight_bf16, self.bias)
 
     def forward_rows(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
         """Only the outputs `rows` (see core.model.linear_rows): a head slice for a few rows, in int8."""
-        return self._int8(x.to(torch.bfloat16), rows)
-
-    def _int8(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
+        x = x.to(torch.bfloat16)
         flat = x.reshape(rows_of(x), x.shape[-1]).contiguous()
         y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8[rows], self.scales[rows])
-        y = y.view(*x.shape[:-1], y.shape[-1])
+        y = y.view(*x.shape[:-1], -1)
         return y if self.bias is None else y + self.bias[rows]
 
 
