@@ -245,7 +245,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--fast",
         action="store_true",
-        help="int8/bf16 weights: about 2x faster on a CPU; logits move ~1%%, so a seed sounds different",
+        help="int8/bf16 weights: about 2x faster on a CPU; logits move 1-2%%, so a seed sounds different",
     )
     group.add_argument(
         "--max-batch",

@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = parser.add_argument_group("models")
     models.add_argument("--small-models", action="store_true", help="the small models for all three stages")
     models.add_argument("--offload-cpu", action="store_true", help="keep models on the CPU between stages")
-    models.add_argument("--fast", action="store_true", help="int8/bf16 weights: faster, logits move ~1%%")
+    models.add_argument("--fast", action="store_true", help="int8/bf16 weights: faster, logits move 1-2%%")
     models.add_argument("--device", default=defaults.device, choices=DEVICES, help="compute device")
     models.add_argument("--no-cuda-graphs", action="store_true", help="on a CUDA GPU, decode steps run eagerly")
     models.add_argument("--offline", action="store_true", help="never download; a missing model file is an error")

@@ -52,7 +52,7 @@ class EngineSettings:
     small_fine: bool = False
     offload_cpu: bool = False
     max_batch: int = 8  # segments generated together in stable mode (1: one at a time)
-    fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move ~1%
+    fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move 1-2%
     cuda_graphs: bool = True  # on CUDA GPUs, decode steps replayed as CUDA graphs (see core.decode)
     allow_download: bool = True
 

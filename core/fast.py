@@ -7,8 +7,9 @@ for oneDNN (core.cpu_linear; a batch of 5 decode rows 23.8 -> 19.6 ms a step aga
 fine GPT runs on packed bf16 weights too (six passes over 1024 positions 1.62 -> 1.42 s), everything
 else in bf16. On GPUs the weights are simply cast to the autocast dtype.
 
-The trade-off: logits move by about 1% (relative L2, measured by tests/core/test_fast.py), so a
-seed gives different, equally plausible audio than in exact mode.
+The trade-off: logits move by 1.1% (bf16) to 2.3% (a one-row step on int8 weights), relative L2 at
+the real sizes (python -m bench.bench_core; tests/core/test_fast.py holds them under 3%), so a seed
+gives different, equally plausible audio than in exact mode.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from .cpu_linear import BatchLinear, can_pack, swap_linears
 from .fast import make_fast
 from .hub import ModelLocator
 from .loading import load_codec_model, load_stage_model, load_tokenizer
-from .model import GPT
+from .model import GPT, FineGPT
 
 CODEC = "codec"
 
@@ -67,6 +67,8 @@ class ModelCache:
                         model = make_fast(model, self.device, self.dtype)
                     elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
                         swap_linears(model, BatchLinear)  # batched decode rows on packed weights
+                    elif self.device.type == "cuda" and self.dtype != torch.float32:
+                        store_linears_in(model, self.dtype)  # what autocast computes in anyway
                 model = model.to("cpu" if self.offload else self.device)
                 self._models[key] = model
             return model
@@ -101,6 +103,18 @@ class ModelCache:
             self._tokenizer = None
         gc.collect()
         _free_device_memory(self.device)
+
+
+def store_linears_in(model: GPT | FineGPT, dtype: torch.dtype) -> None:
+    """Under autocast every Linear of the blocks (and the GPT's output head) computes in `dtype`
+    anyway; storing those weights in it gives the same results with half their memory, and a
+    decode step (or a CUDA graph replay, which cannot keep autocast's cast cache) reads half the
+    bytes. Embeddings (the fine model's heads share them) and LayerNorms stay fp32."""
+    parts = [model.transformer.h] + ([model.lm_head] if isinstance(model, GPT) else [])
+    for part in parts:
+        for module in part.modules():
+            if isinstance(module, nn.Linear):
+                module.to(dtype)
 
 
 def _free_device_memory(device: torch.device) -> None:

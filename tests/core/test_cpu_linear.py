@@ -1,4 +1,7 @@
-"""CPU linear layers picked by row count: exact where it must be, packed copies only when used."""
+"""Linear layers by device: on the CPU picked by row count (packed copies only when used);
+on GPUs stored in the autocast dtype."""
+
+import copy
 
 import pytest
 import torch
@@ -6,7 +9,10 @@ import torch.nn.functional as F
 
 from core.cpu_linear import BatchLinear, PackedLinear, can_pack, swap_linears
 from core.engine import Engine, EngineSettings
+from core.hub import ModelLocator
+from core.loading import load_stage_model
 from core.model import GPT, GPTConfig
+from core.models import store_linears_in
 
 needs_onednn = pytest.mark.skipif(not can_pack(torch.float32), reason="this PyTorch build has no oneDNN")
 
@@ -65,3 +71,23 @@ def test_exact_cpu_engine_uses_batch_linears(tiny_models, tmp_path):
     engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu"))
     assert isinstance(engine.models.get("coarse", False).lm_head, BatchLinear)
     assert isinstance(engine.models.get("fine", False).lm_heads[0], torch.nn.Linear)  # 1024 rows a pass
+
+
+@pytest.mark.parametrize("stage", ["text", "fine"])
+def test_linears_stored_in_the_autocast_dtype_give_the_autocast_results(tiny_models, stage):
+    """What GPUs get in exact mode with bf16/fp16 autocast; checked here with the CPU's autocast."""
+    model = load_stage_model(ModelLocator(tiny_models, allow_download=False), stage, small=True)
+    cast = copy.deepcopy(model)
+    store_linears_in(cast, torch.bfloat16)
+    assert cast.transformer.h[0].mlp.c_fc.weight.dtype == torch.bfloat16
+    assert cast.transformer.h[0].ln_1.weight.dtype == torch.float32
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        if stage == "fine":
+            assert cast.transformer.wtes[1].weight is cast.lm_heads[0].weight  # tied, so kept in fp32
+            assert cast.lm_heads[0].weight.dtype == torch.float32
+            codes = torch.randint(0, 1024, (1, 64, 8), generator=torch.Generator().manual_seed(0))
+            assert torch.equal(cast(3, codes), model(3, codes))
+        else:
+            assert cast.lm_head.weight.dtype == torch.bfloat16
+            idx = torch.randint(0, 10_000, (2, 30), generator=torch.Generator().manual_seed(0))
+            assert torch.equal(cast(idx, last_only=False), model(idx, last_only=False))
