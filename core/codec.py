@@ -26,7 +26,7 @@ class Codec:
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor | np.ndarray) -> np.ndarray:
         """(8, T) codes 0..1023 -> (320 * T,) float32 samples at 24 kHz."""
-        codes = torch.as_tensor(np.asarray(codes) if isinstance(codes, np.ndarray) else codes)
+        codes = torch.tensor(codes) if isinstance(codes, np.ndarray) else codes  # a copy: voices are read-only
         if codes.ndim != 2 or codes.shape[0] != N_FINE_CODEBOOKS:
             raise ValueError(f"codes must be ({N_FINE_CODEBOOKS}, T), got {tuple(codes.shape)}")
         codes = codes.to(self.device, torch.long)[:, None, :]  # (n_q, B=1, T)
