@@ -1,6 +1,6 @@
 """Linear layers tuned for the CPU, picked by how many rows (batch x new positions) a call has.
 
-Measured on a 2-core Xeon with AMX (python -m bench.bench_core; the 48 matrices of a small model):
+Measured on a 2-core Xeon with AMX, over the 48 block matrices of a small Bark model:
 PyTorch's default fp32 kernel (MKL) is best for one row and for long prefills, but a batch of 2-8
 decode rows takes almost twice one row's time, while oneDNN with weights packed once into its own
 blocked layout reads them at about the one-row cost (5 rows: 22.5 -> 15.6 ms). In bf16 the packed
@@ -54,7 +54,7 @@ class BatchLinear(nn.Module):
         self.packed: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if rows_of(x) not in BATCH_ROWS:
+        if rows_of(x) not in BATCH_ROWS or torch.is_autocast_enabled("cpu"):  # autocast picks its own kernels
             return F.linear(x, self.weight, self.bias)
         if self.packed is None:
             self.packed = pack(self.weight)

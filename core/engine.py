@@ -186,8 +186,13 @@ class Engine:
 
     def _configure(self, settings: EngineSettings) -> None:
         device = resolve_device(settings.device)
-        self.device = device
-        self.dtype = resolve_dtype(settings.dtype, device)
+        dtype = resolve_dtype(settings.dtype, device)
+        if settings.fast and device.type == "cpu" and dtype != torch.float32:
+            raise InputError(
+                "Fast mode on the CPU sets its own precision (int8 and bf16 weights): "
+                "leave the precision at auto (or float32), or turn fast mode off."
+            )
+        self.device, self.dtype = device, dtype
         self.locator = ModelLocator(settings.models_dir or default_models_dir(), allow_download=settings.allow_download)
         self.library = VoiceLibrary(settings.prompts_dir)
         self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast)

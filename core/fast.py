@@ -1,8 +1,8 @@
 """Fast mode: lower-precision weights, traded for a small, measured change in the logits.
 
 On the CPU each Linear of the text and coarse GPTs becomes a `FastLinear`: a single decode row
-multiplies int8 weights with per-output-channel scales (memory-bound: fewer bytes, less time;
-in place, 11.1 ms a step against 13.9 with packed bf16), anything larger uses bf16 weights packed
+multiplies int8 weights with per-output-channel scales (memory-bound: fewer bytes, less time; a
+whole text-model step 11.1 ms against 13.9 with packed bf16), anything larger uses bf16 weights packed
 for oneDNN (core.cpu_linear; a batch of 5 decode rows 23.8 -> 19.6 ms a step against int8). The
 fine GPT runs on packed bf16 weights too (six passes over 1024 positions 1.62 -> 1.42 s), everything
 else in bf16. On GPUs the weights are simply cast to the autocast dtype.

@@ -13,6 +13,8 @@ from core.hub import ModelLocator
 from core.loading import load_stage_model
 from core.model import GPT, GPTConfig
 from core.models import store_linears_in
+from core.options import GenerationOptions
+from core.textsplit import SplitOptions
 
 needs_onednn = pytest.mark.skipif(not can_pack(torch.float32), reason="this PyTorch build has no oneDNN")
 
@@ -91,3 +93,21 @@ def test_linears_stored_in_the_autocast_dtype_give_the_autocast_results(tiny_mod
             assert cast.lm_head.weight.dtype == torch.bfloat16
             idx = torch.randint(0, 10_000, (2, 30), generator=torch.Generator().manual_seed(0))
             assert torch.equal(cast(idx, last_only=False), model(idx, last_only=False))
+
+
+@needs_onednn
+def test_batch_linear_follows_cpu_autocast():
+    """With --dtype bfloat16 on the CPU autocast decides the precision: F.linear, packed copy unused."""
+    linear = make_linear()
+    layer = BatchLinear(linear)
+    batch = torch.randn(3, 1, 64).bfloat16()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(layer(batch), linear(batch))
+    assert layer.packed is None
+
+
+def test_a_cpu_batch_runs_under_bf16_autocast(tiny_models, tmp_path):
+    engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu", dtype="bfloat16"))
+    options = GenerationOptions(seed=1, max_duration_s=0.3, split=SplitOptions(mode="line"))
+    result = engine.generate("hello\nworld", "v2/en_speaker_0", options)
+    assert len(result.segments) == 2 and result.audio.size > 0

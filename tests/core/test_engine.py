@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from core.constants import SAMPLE_RATE
 from core.engine import Engine, EngineSettings, clean_text
@@ -230,9 +231,14 @@ def test_stable_segments_run_as_a_batch_with_the_same_result(engine, tiny_models
     assert np.array_equal(batched.audio, one_by_one.audio)
 
 
-def test_engine_settings_are_validated():
+def test_engine_settings_are_validated(tiny_models, tmp_path):
     with pytest.raises(InputError, match="max_batch"):
         EngineSettings(max_batch=0)
+    engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu"))
+    for dtype in ("float16", "bfloat16"):  # fast mode's int8/bf16 weights and CPU autocast would fight
+        with pytest.raises(InputError, match="Fast mode on the CPU sets its own precision"):
+            engine.update_settings(EngineSettings(models_dir=tiny_models, device="cpu", dtype=dtype, fast=True))
+    assert engine.dtype == torch.float32 and not engine.settings.fast  # the refused settings changed nothing
 
 
 def test_each_model_visits_the_device_once_per_batch(engine, monkeypatch):
