@@ -62,6 +62,7 @@ class KVCache:
         shape = (config.n_layer, batch, config.n_head, max_len, hs)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.layers = [(self.k[i], self.v[i]) for i in range(config.n_layer)]  # per-layer views, made once
         self.length = 0
 
     @property
@@ -89,20 +90,21 @@ class SelfAttention(nn.Module):
         self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, at: StaticPosition | None = None
     ) -> torch.Tensor:
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # (B, nh, T, hs) each
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and T > 1)
         elif at is not None:  # a fixed-shape step: write at the position, read the whole cache under a mask
-            cache.k[layer].index_copy_(2, at.pos, k)
-            cache.v[layer].index_copy_(2, at.pos, v)
-            y = F.scaled_dot_product_attention(q, cache.k[layer], cache.v[layer], attn_mask=at.visible)
+            keys, values = cache.layers[layer]
+            keys.index_copy_(2, at.pos, k)
+            values.index_copy_(2, at.pos, v)
+            y = F.scaled_dot_product_attention(q, keys, values, attn_mask=at.visible)
         else:
             start = cache.length
-            cache.k[layer, :, :, start : start + T] = k
-            cache.v[layer, :, :, start : start + T] = v
-            k = cache.k[layer, :, :, : start + T]
-            v = cache.v[layer, :, :, : start + T]
+            keys, values = cache.layers[layer]
+            keys.narrow(2, start, T).copy_(k)
+            values.narrow(2, start, T).copy_(v)
+            k, v = keys.narrow(2, 0, start + T), values.narrow(2, 0, start + T)
             if T == 1:  # one new position sees everything before it
                 y = F.scaled_dot_product_attention(q, k, v)
             elif start == 0:  # a prefill: plain causal attention (flash kernels skip the masked half)
@@ -110,7 +112,7 @@ class SelfAttention(nn.Module):
             else:  # query i sits at absolute position start + i
                 mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        y = y.transpose(1, 2).reshape(B, T, C)
         return self.c_proj(y)
 
 
