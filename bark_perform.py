@@ -482,6 +482,8 @@ def generate_all(args: argparse.Namespace, engine: Engine, prompts: list[str], o
             for warning in result.warnings:
                 print(f"{PROG}: warning: {warning}", file=sys.stderr)
             audio, sidecar, record = write_outputs(result, engine, args.output_dir, args.format)
+            if not args.quiet:
+                print(f"{PROG}: {result.duration_s:.1f} s of audio, {result.timing()}", file=sys.stderr)
             print(audio, sidecar, sep="\n", flush=True)
             if voice_name is not None:
                 print(save_voice(engine, voice_name, result, record), flush=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,10 +118,16 @@ class GenerationResult:
     options: GenerationOptions
     segments: tuple[SegmentResult, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    compute_s: float = 0.0  # seconds it took, loading models on first use included (not the wait for the engine)
 
     @property
     def duration_s(self) -> float:
         return len(self.audio) / self.sample_rate
+
+    def timing(self) -> str:
+        """How long it took, for people: 'made in 15.3 s (3.1 s per second of audio)'."""
+        text = f"made in {self.compute_s:.1f} s"
+        return text + (f" ({self.compute_s / self.duration_s:.1f} s per second of audio)" if self.duration_s else "")
 
     @property
     def voice(self) -> VoicePrompt | None:
@@ -141,6 +148,7 @@ class GenerationResult:
             "duration_s": round(self.duration_s, 3),
             "segments": [{"text": s.text, "seed": s.seed, "duration_s": round(s.duration_s, 3)} for s in self.segments],
             "warnings": list(self.warnings),
+            "compute_s": round(self.compute_s, 2),
         }
 
 
@@ -266,9 +274,11 @@ class Engine:
         base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
         with self._lock:
+            started = time.perf_counter()
             results, warnings = self._generate_segments(
                 segments, base_voice, options, seed, progress, cancel, on_segment
             )
+            compute_s = time.perf_counter() - started
         audio = join_segments([r.audio for r in results], SAMPLE_RATE, options.silence_s, options.crossfade_s)
         return GenerationResult(
             audio=audio,
@@ -279,6 +289,7 @@ class Engine:
             options=options,
             segments=tuple(results),
             warnings=tuple(warnings),
+            compute_s=compute_s,
         )
 
     def _generate_segments(self, segments, base_voice, options, seed, progress, cancel, on_segment):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,7 @@ def test_generation_writes_audio_and_settings_that_rerun_exactly(cli):
     assert audio_path.suffix == ".wav" and json_path == audio_path.with_suffix(".json")
     assert "hello-world" in audio_path.name
     assert "segment 1/1 text" in err and "segment 1/1 fine" in err  # tqdm progress on stderr
+    assert re.search(r"bark_perform\.py: \d+\.\d s of audio, made in \d+\.\d s", err)  # how long it took
     record = json.loads(json_path.read_text(encoding="utf-8"))
     assert (record["text"], record["seed"], record["format"], record["sample_rate"]) == (
         "Hello world.",

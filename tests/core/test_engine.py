@@ -27,6 +27,10 @@ def test_generation_result_is_complete(engine):
     settings = result.settings()
     assert settings["options"]["seed"] == 7 and settings["voice"] == "v2/en_speaker_6"
     assert GenerationOptions.from_dict(settings["options"]) == SHORT
+    assert result.compute_s > 0 and settings["compute_s"] == round(result.compute_s, 2)
+    assert (
+        result.timing().startswith(f"made in {result.compute_s:.1f} s (") and "per second of audio" in result.timing()
+    )
 
 
 def test_same_seed_same_audio_and_a_drawn_seed_is_reported(engine):

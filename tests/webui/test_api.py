@@ -45,7 +45,7 @@ def test_generate_streams_segments_then_saves_the_whole(served, client):
     job = client.submit(text=text, voice="v2/en_speaker_1", split_goal_length=20, split_max_length=30, **FAST,
                         api_name="/generate")  # fmt: skip
     status, _, audio, download, seed = job.result(timeout=120)
-    assert status.startswith("Done") and "2 segment(s)" in status and seed == 5
+    assert status.startswith("Done") and "2 segment(s)" in status and "made in" in status and seed == 5
     segments = [out[1] for out in job.outputs() if isinstance(out[1], str)]
     assert len(segments) == 2  # each segment's audio came before the whole
     data, rate = sf.read(audio)

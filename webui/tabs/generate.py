@@ -160,6 +160,9 @@ def _segment_done(segment: SegmentResult) -> str:
 
 
 def _summary(result: GenerationResult) -> str:
-    parts = [f"Done: {result.duration_s:.1f} s of audio in {len(result.segments)} segment(s), seed {result.seed}."]
+    parts = [
+        f"Done: {result.duration_s:.1f} s of audio in {len(result.segments)} segment(s), seed {result.seed}, "
+        f"{result.timing()}."
+    ]
     parts += [f"⚠️ {warning}" for warning in result.warnings]
     return "  \n".join(parts)
