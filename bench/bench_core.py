@@ -2,12 +2,13 @@
 
     python -m bench.bench_core                      # small models, exact and fast mode
     python -m bench.bench_core --size large --modes exact
-    python -m bench.bench_core --plain-tokens 30    # also the semantic stage without KV cache
+    python -m bench.bench_core --plain-tokens 0     # without the plain-path (no KV cache) comparison
 
 Writes (once) a models directory with random weights at the real sizes in Suno's file formats,
 then runs the real engine on it: loading (mmap) and peak RSS, one 5-s generation stage by stage,
-a ~60-s text of five 12-s segments against one 12-s segment, and how far fast-mode logits move
-from exact ones. Lengths are fixed (early stop off) so runs compare; the audio is noise.
+a ~60-s text of five 12-s segments against one 12-s segment, fast against exact mode (speed, and
+how far the logits move), and the semantic stage against the plain path without the KV cache.
+Lengths are fixed (early stop off) so runs compare; the audio is noise.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def generate(engine: Engine, text: str, seconds: float, split: str = "none", pro
     return result, time.perf_counter() - start
 
 
-def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool) -> Engine:
+def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool) -> tuple[Engine, float]:
+    """The engine of this mode (for the comparisons after) and its real-time factor."""
     small = size == "small"
     settings = EngineSettings(
         models_dir=pack, device="cpu", small_text=small, small_coarse=small, small_fine=small, fast=mode == "fast"
@@ -156,7 +158,7 @@ def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool
             f"long form ({LONG_FORM_VOICE}): one 12-s segment {one:.1f} s; {result.duration_s:.0f} s in 5 segments "
             f"{five:.1f} s ({five / one:.2f}x; batch of {engine.settings.max_batch}); peak RSS {peak_rss_mb():.0f} MB"
         )
-    return engine
+    return engine, total / audio_s
 
 
 @torch.inference_mode()
@@ -189,12 +191,18 @@ def relative_error(exact: torch.Tensor, other: torch.Tensor) -> float:
 
 
 def plain_path(engine: Engine, n_tokens: int) -> None:
-    """The semantic stage with and without the KV cache, n_tokens each."""
+    """The semantic stage with the KV cache against the plain path (every step recomputes the whole
+    sequence, as without optimisations), n_tokens each."""
+    rates = {}
     for cache in (True, False):
         options = GenerationOptions(seed=0, allow_early_stop=False, max_duration_s=n_tokens / SEMANTIC_RATE_HZ)
         clock = StageClock()
         engine.generate("hello world", options=options.replace(use_kv_cache=cache), progress=clock)
-        print(f"semantic, KV cache {'on ' if cache else 'off'}: {n_tokens / clock.seconds['text']:6.1f} tok/s")
+        rates[cache] = n_tokens / clock.seconds["text"]
+    print(
+        f"semantic, {n_tokens} tokens: {rates[True]:.1f} tok/s with the KV cache, {rates[False]:.1f} tok/s on the "
+        f"plain path ({rates[True] / rates[False]:.1f}x)"
+    )
 
 
 def main() -> None:
@@ -205,7 +213,7 @@ def main() -> None:
     parser.add_argument("--pack", type=Path, default=Path("/tmp/bark-bench-pack"), help="random models directory")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--no-long-form", action="store_true", help="skip the 60-s long-form run")
-    parser.add_argument("--plain-tokens", type=int, default=0, help="also time the semantic stage without cache")
+    parser.add_argument("--plain-tokens", type=int, default=30, help="semantic tokens on the plain path (0: skip)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     # Written in a child process, so that this process's peak RSS is the engine's alone.
@@ -213,8 +221,11 @@ def main() -> None:
     writer.start()
     writer.join()
     pack = args.pack
-    engines = {mode: bench_mode(pack, args.size, mode, args.seconds, not args.no_long_form) for mode in args.modes}
-    if len(engines) == 2:
+    runs = {mode: bench_mode(pack, args.size, mode, args.seconds, not args.no_long_form) for mode in args.modes}
+    engines = {mode: engine for mode, (engine, _) in runs.items()}
+    if len(runs) == 2:
+        exact, fast = runs["exact"][1], runs["fast"][1]
+        print(f"\nfast mode: RTF {fast:.2f} against exact mode's {exact:.2f} ({exact / fast:.2f}x the speed)")
         logit_error(engines["exact"], engines["fast"], args.size == "small")
     if args.plain_tokens:
         plain_path(next(iter(engines.values())), args.plain_tokens)
