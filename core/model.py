@@ -169,7 +169,7 @@ class GPT(nn.Module):
         weight = self.transformer.wpe.weight
         if dtype is None:
             device_type = weight.device.type
-            autocast = torch.is_autocast_enabled(device_type)
+            autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
             dtype = torch.get_autocast_dtype(device_type) if autocast else weight.dtype
         return KVCache(self.config, batch, max_len or self.config.block_size, weight.device, dtype)
 

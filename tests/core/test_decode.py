@@ -7,6 +7,7 @@ from core.coarse import generate_coarse
 from core.decode import DecodeSteps
 from core.hub import ModelLocator
 from core.loading import load_preset, load_stage_model, load_tokenizer
+from core.model import GPT, GPTConfig
 from core.sampling import Sampling
 from core.semantic import encode_text, generate_semantic
 
@@ -92,3 +93,5 @@ def test_the_cache_takes_the_autocast_dtype(models):
     assert model.new_cache(1).k.dtype == torch.float32
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert model.new_cache(1).k.dtype == torch.bfloat16
+    meta = GPT(GPTConfig(n_layer=1, n_head=1, n_embd=8, input_vocab_size=16, output_vocab_size=16)).to("meta")
+    assert meta.new_cache(1).k.device.type == "meta"  # a device without autocast: the weights' dtype
