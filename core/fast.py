@@ -23,19 +23,24 @@ from .model import GPT, FineGPT
 
 
 class FastLinear(nn.Module):
-    """y = x W^T (+ b): int8 W for one row or a slice of the outputs, bf16 W otherwise."""
+    """y = x W^T (+ b): int8 W for one row or a slice of the outputs, bf16 W otherwise.
+
+    The bf16 weights are packed for oneDNN where it runs bf16 (`packed=None`), else kept plain.
+    """
 
     def __init__(self, linear: nn.Linear, packed: bool | None = None):
         super().__init__()
+        if packed is None:
+            packed = can_pack(torch.bfloat16)
         weight = linear.weight.detach().float()
         scales = weight.abs().amax(dim=1).clamp(min=1e-12) / 127
         self.register_buffer("weight_int8", torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8))
         self.register_buffer("scales", scales.to(torch.bfloat16))
         bias = linear.bias
         self.register_buffer("bias", None if bias is None else bias.detach().to(torch.bfloat16))
-        if can_pack(torch.bfloat16) if packed is None else packed:
+        if packed:
             self.packed, self.weight_bf16 = pack(weight.to(torch.bfloat16)), None
-        else:  # no oneDNN bf16 here: plain bf16 weights
+        else:
             self.packed, self.weight_bf16 = None, weight.to(torch.bfloat16)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
