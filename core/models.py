@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .cpu_linear import BatchLinear, can_pack, swap_linears
+from .cpu_linear import BatchLinear, can_pack, drop_batch_copies, swap_linears
 from .fast import make_fast
 from .hub import ModelLocator
 from .loading import load_codec_model, load_stage_model, load_tokenizer
@@ -75,10 +75,14 @@ class ModelCache:
 
     @contextlib.contextmanager
     def use(self, stage: str, small: bool) -> Iterator[nn.Module]:
-        """The model on the compute device for one stage; with offload it goes back to the CPU after."""
+        """The model on the compute device for one stage; with offload it goes back to the CPU after.
+        Copies of weights packed for a batch during the stage are dropped after it (memory stays flat)."""
         model = self.get(stage, small)
         if not self.offload:
-            yield model
+            try:
+                yield model
+            finally:
+                drop_batch_copies(model)
             return
         model.to(self.device)
         try:

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.cpu_linear import BatchLinear, PackedLinear, can_pack, swap_linears
+import core.cpu_linear
+from core.cpu_linear import BatchLinear, PackedLinear, can_pack, pack, swap_linears
 from core.engine import Engine, EngineSettings
 from core.hub import ModelLocator
 from core.loading import load_stage_model
@@ -70,10 +71,18 @@ def test_swap_keeps_the_state_dict_and_the_outputs():
 
 
 @needs_onednn
-def test_exact_cpu_engine_uses_batch_linears(tiny_models, tmp_path):
+def test_exact_cpu_engine_packs_for_a_batch_and_frees_the_copies_after(tiny_models, tmp_path, monkeypatch):
     engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu"))
     assert isinstance(engine.models.get("coarse", False).lm_head, BatchLinear)
     assert isinstance(engine.models.get("fine", False).lm_heads[0], torch.nn.Linear)  # 1024 rows a pass
+    packed = []
+    monkeypatch.setattr(core.cpu_linear, "pack", lambda weight: packed.append(weight) or pack(weight))
+    options = GenerationOptions(seed=1, max_duration_s=0.3, split=SplitOptions(mode="line"))
+    engine.generate("hello\nworld", "v2/en_speaker_0", options)  # two segments: one batch of two rows
+    assert packed  # the batch ran on packed copies ...
+    for stage in ("text", "coarse"):  # ... which are gone once their stage is over
+        model = engine.models.get(stage, False)
+        assert all(m.packed is None for m in model.modules() if isinstance(m, BatchLinear))
 
 
 @pytest.mark.parametrize("stage", ["text", "fine"])
