@@ -255,7 +255,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         help="segments of a long text generated together (stable continuity); 1 = one at a time",
     )
     group.add_argument(
-        "--no-cuda-graphs", action="store_true", help="on a CUDA GPU, run decode steps eagerly, not as CUDA graphs"
+        "--cuda-graphs", action="store_true", help="on a CUDA GPU, replay decode steps as CUDA graphs (opt-in)"
     )
     group.add_argument("--offline", action="store_true", help="never download; fail if a model file is missing")
 
@@ -282,7 +282,7 @@ def settings_from_args(args: argparse.Namespace) -> EngineSettings:
         offload_cpu=args.offload_cpu,
         max_batch=args.max_batch,
         fast=args.fast,
-        cuda_graphs=not args.no_cuda_graphs,
+        cuda_graphs=args.cuda_graphs,
         allow_download=not args.offline,
     )
 

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--offload-cpu", action="store_true", help="keep models on the CPU between stages")
     models.add_argument("--fast", action="store_true", help="int8/bf16 weights: faster, logits move 1-2%%")
     models.add_argument("--device", default=defaults.device, choices=DEVICES, help="compute device")
-    models.add_argument("--no-cuda-graphs", action="store_true", help="on a CUDA GPU, decode steps run eagerly")
+    models.add_argument("--cuda-graphs", action="store_true", help="on a CUDA GPU, replay decode steps as CUDA graphs")
     models.add_argument("--offline", action="store_true", help="never download; a missing model file is an error")
     return parser
 
@@ -66,7 +66,7 @@ def settings_from_args(args: argparse.Namespace) -> EngineSettings:
         small_fine=small,
         offload_cpu=args.offload_cpu,
         fast=args.fast,
-        cuda_graphs=not args.no_cuda_graphs,
+        cuda_graphs=args.cuda_graphs,
         allow_download=not args.offline,
     )
 

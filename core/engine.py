@@ -54,7 +54,7 @@ class EngineSettings:
     offload_cpu: bool = False
     max_batch: int = 8  # segments generated together in stable mode (1: one at a time)
     fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move 1-2%
-    cuda_graphs: bool = True  # on CUDA GPUs, decode steps replayed as CUDA graphs (see core.decode)
+    cuda_graphs: bool = False  # on CUDA GPUs, decode steps replayed as CUDA graphs (core.decode; opt-in)
     allow_download: bool = True
 
     def __post_init__(self) -> None:

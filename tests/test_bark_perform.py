@@ -92,8 +92,8 @@ def test_boolean_engine_flags():
     assert only_coarse.allow_download is False and only_coarse.offload_cpu is True
     tuned = settings_from_args(parse("--fast", "--max-batch", "2"))
     assert tuned.fast is True and tuned.max_batch == 2
-    assert settings_from_args(parse()).fast is False and settings_from_args(parse()).cuda_graphs is True
-    assert settings_from_args(parse("--no-cuda-graphs")).cuda_graphs is False
+    assert settings_from_args(parse()).fast is False and settings_from_args(parse()).cuda_graphs is False
+    assert settings_from_args(parse("--cuda-graphs")).cuda_graphs is True
 
 
 def test_a_boolean_flag_takes_no_value(capsys):

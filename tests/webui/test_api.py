@@ -161,9 +161,9 @@ def test_settings_endpoints(served, client, tmp_path):
     assert "none" in client.predict(api_name="/unload_models")
     settings = served.engine.settings
     try:
-        client.predict(small_text=True, max_batch=2, cuda_graphs=False, api_name="/apply_settings")
+        client.predict(small_text=True, max_batch=2, cuda_graphs=True, api_name="/apply_settings")
         assert served.engine.settings.small_text and served.engine.settings.max_batch == 2
-        assert served.engine.settings.cuda_graphs is False
+        assert served.engine.settings.cuda_graphs is True
         with pytest.raises(AppError, match="is not a folder"):
             client.predict(models_dir=str(tmp_path / "nowhere"), api_name="/apply_settings")
         with pytest.raises(AppError, match="tpu"):

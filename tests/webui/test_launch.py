@@ -97,5 +97,5 @@ def test_engine_flags():
     settings = settings_from_args(args)
     assert settings == EngineSettings.all_small(offload_cpu=True, device="cpu", allow_download=False)
     assert settings_from_args(build_parser().parse_args(["--fast"])).fast is True
-    assert settings_from_args(build_parser().parse_args(["--no-cuda-graphs"])).cuda_graphs is False
+    assert settings_from_args(build_parser().parse_args(["--cuda-graphs"])).cuda_graphs is True
     assert bark_webui.DEFAULT_PORT == 7860

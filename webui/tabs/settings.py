@@ -26,7 +26,9 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> None:
             controls[f"small_{stage}"] = gr.Checkbox(current.small(stage), label=f"Small {stage} model")
         controls["offload_cpu"] = gr.Checkbox(current.offload_cpu, label="Offload to the CPU between stages")
         controls["fast"] = gr.Checkbox(current.fast, label="Fast mode (int8/bf16 weights)")
-        controls["cuda_graphs"] = gr.Checkbox(current.cuda_graphs, label="CUDA graphs for decode steps (CUDA GPUs)")
+        controls["cuda_graphs"] = gr.Checkbox(
+            current.cuda_graphs, label="CUDA graphs for decode steps (CUDA GPUs, opt-in)"
+        )
     controls["models_dir"] = gr.Textbox(
         str(current.models_dir or ""),
         label="Models folder",
