@@ -76,14 +76,13 @@ class StageClock:
         self.steps[p.stage] += 1
 
 
-def decode_floor_ms(model: nn.Module, bytes_per_weight: float, cache_length: int = 0) -> float:
-    """Time to read every weight a decode step reads and a cache of `cache_length` positions
+def decode_floor_ms(model: nn.Module, stage: str, bytes_per_weight: float, cache_length: int = 0) -> float:
+    """Time to read every weight a decode step of `stage` reads and a cache of `cache_length` positions
     (keys and values of every layer) once at BANDWIDTH_GBS. The coarse model reads 1024 head rows."""
     n = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear | BatchLinear))
     n = n or sum(m.weight_int8.numel() for m in model.modules() if hasattr(m, "weight_int8"))
-    head_rows, width = model.config.output_vocab_size, model.config.n_embd
-    if head_rows == STAGE_VOCAB["coarse"][1]:
-        n -= (head_rows - CODEBOOK_SIZE) * width
+    if stage == "coarse":
+        n -= (model.config.output_vocab_size - CODEBOOK_SIZE) * model.config.n_embd
     kv_bytes = 2 * model.config.n_layer * cache_length * model.config.n_embd * (2 if bytes_per_weight < 4 else 4)
     return (n * bytes_per_weight + kv_bytes) / (BANDWIDTH_GBS * 1e9) * 1e3
 
@@ -106,7 +105,7 @@ def decode_steps(engine: Engine, small: bool, bytes_per_weight: float) -> None:
                 cache.length = length
                 model(token, cache=cache, head_rows=head)
             times[rows] = (time.perf_counter() - start) / 20 * 1e3
-        floor = decode_floor_ms(model, bytes_per_weight, length)
+        floor = decode_floor_ms(model, stage, bytes_per_weight, length)
         print(
             f"{stage:<6} decode step at {length} positions {times[1]:5.1f} ms = {times[1] / floor:.2f}x the floor "
             f"({floor:4.1f} ms: weights and cache once); 5 rows {times[5]:5.1f} ms ({times[5] / times[1]:.2f}x)"
@@ -141,7 +140,7 @@ def bench_mode(pack: Path, size: str, mode: str, seconds: float, long_form: bool
     bytes_per_weight = 1.0 if mode == "fast" else 4.0
     for stage, n in (("text", n_sem), ("coarse", n_coarse)):
         step_ms = clock.seconds[stage] / n * 1e3
-        floor = decode_floor_ms(engine.models.get(stage, small), bytes_per_weight)
+        floor = decode_floor_ms(engine.models.get(stage, small), stage, bytes_per_weight)
         print(
             f"{stage:<8} {clock.seconds[stage]:6.2f} s  {n / clock.seconds[stage]:6.1f} tok/s  "
             f"{step_ms:5.1f} ms/token, prefills included (weight-read floor {floor:4.1f} ms)"

@@ -45,7 +45,7 @@ class FastLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.bfloat16)
-        if x.numel() == x.shape[-1]:  # one row: the hot path of every decode step, kept lean
+        if rows_of(x) == 1:  # one row: the hot path of every decode step, kept lean
             y = torch.ops.aten._weight_int8pack_mm(x.reshape(1, -1), self.weight_int8, self.scales)
             y = y.view(*x.shape[:-1], -1)
             return y if self.bias is None else y + self.bias
