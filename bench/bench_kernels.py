@@ -10,8 +10,8 @@ fp32 F.linear (MKL: exact mode's one row), fp32 and bf16 weights packed for oneD
 `_weight_int8pack_mm` (core.fast: fast mode's one row), and oneDNN's int8 x int8 kernel on prepacked
 weights with activations already in int8 - a bound for an int8 path, since quantising each
 activation in PyTorch takes several more small operations per layer.
-A kernel whose time halves with twice the threads is compute-bound; one that does not is reading memory
-as fast as it can.
+A kernel that reads its weights well below the rate fp32 F.linear reaches (the memory's speed with
+all threads) is bound by its arithmetic, not by memory.
 """
 
 from __future__ import annotations
