@@ -5,6 +5,8 @@
     BARK_WEBUI_AUTH=me:secret python bark_webui.py --listen
     python bark_webui.py --api-only --api-key KEY  # the REST API alone
 
+With --auth the REST API asks for the same login (HTTP Basic) or, with --api-key, the key.
+
 Generation, cloning, the voice library, the history of outputs and the model settings, each in a tab,
 and the REST API (docs at /docs) on the same server.
 """
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--api-only", action="store_true", help="serve the REST API without the web UI")
     api.add_argument("--api-key", metavar="KEY", help=f"bearer token the API asks for (or set {API_KEY_ENV})")
     api.add_argument("--cors", nargs="*", default=[], metavar="ORIGIN", help="web origins allowed to call the API")
-    api.add_argument("--max-queue", type=int, default=DEFAULT_MAX_QUEUE, metavar="N", help="requests that may wait")
+    api.add_argument("--max-queue", type=_count, default=DEFAULT_MAX_QUEUE, metavar="N", help="requests that may wait")
     files = parser.add_argument_group("files")
     files.add_argument("--models-dir", type=Path, metavar="DIR", help="folder of model files (default: HF cache)")
     files.add_argument("--prompts-dir", type=Path, default=defaults.prompts_dir, metavar="DIR", help="voice library")
@@ -53,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--cuda-graphs", action="store_true", help="on a CUDA GPU, replay decode steps as CUDA graphs")
     models.add_argument("--offline", action="store_true", help="never download; a missing model file is an error")
     return parser
+
+
+def _count(value: str) -> int:
+    """argparse type: a whole number, 0 or more."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more; got {value!r}")
+    return int(value)
 
 
 def settings_from_args(args: argparse.Namespace) -> EngineSettings:
@@ -108,11 +117,21 @@ def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None
         if args.share:
             print("bark_webui.py: with --share only the web UI is served (the REST API stays off)", file=sys.stderr)
             blocks.launch(
-                server_name=host, server_port=args.port, share=True, auth=auth, **launch_options(args.output_dir)
+                server_name=host,
+                server_port=args.port,
+                share=True,
+                auth=auth,
+                inbrowser=args.inbrowser,
+                **launch_options(args.output_dir),
             )
             return
     app = create_api(
-        engine, api_key=api_key_from(args.api_key), cors_origins=args.cors, max_queue=args.max_queue, cloner=cloner
+        engine,
+        api_key=api_key_from(args.api_key),
+        login=auth,
+        cors_origins=args.cors,
+        max_queue=args.max_queue,
+        cloner=cloner,
     )
     if not args.api_only:
         app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, **launch_options(args.output_dir))

@@ -9,7 +9,7 @@ POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices (OpenAI's shapes), G
 GET/DELETE /voices/{name}, GET /health. Generations run one at a time in a worker thread behind
 a bounded line (webui.api_queue); a full line answers 503 with Retry-After. Voice names from
 requests never name files; uploads are size-limited. With an api_key every route but /health
-wants `Authorization: Bearer KEY`.
+wants `Authorization: Bearer KEY`; with a login (the web UI's), HTTP Basic credentials will do.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 
 from cloning import CloneOptions, VoiceCloner
 from core.constants import SAMPLE_RATE
@@ -89,17 +89,21 @@ def install_api(
     engine: Engine,
     *,
     api_key: str | None,
+    login: tuple[str, str] | None = None,
     cors_origins: list[str],
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     cloner: Any = None,
 ) -> BarkApi:
     """Add the API's routes, error handlers, body limits and CORS to `app` (before it starts, and
-    before mounting anything at "/"). `cloner`: a VoiceCloner to use (default: made on first clone)."""
+    before mounting anything at "/"). With an `api_key` or a `login` (the web UI's user and password)
+    every route but /health asks for one of them. `cloner`: a VoiceCloner to use (default: made on
+    first clone)."""
     api = BarkApi(engine, GenerationQueue(max_queue), max_upload_bytes, cloner)
     before = len(app.router.routes)
     app.include_router(api.public_router())
-    app.include_router(api.router(), dependencies=[Depends(_bearer_check(api_key))] if api_key else [])
+    guarded = api_key is not None or login is not None
+    app.include_router(api.router(), dependencies=[Depends(_auth_check(api_key, login))] if guarded else [])
     _document_only(app, app.router.routes[before:])
     for error, handler in _ERROR_HANDLERS.items():
         app.add_exception_handler(error, handler)
@@ -425,19 +429,33 @@ def _voice_json(info: VoiceInfo) -> dict:
     }
 
 
-def _bearer_check(api_key: str) -> Callable[..., Awaitable[None]]:
-    scheme = HTTPBearer(auto_error=False, description="The server's API key (--api-key or BARK_API_KEY)")
-    expected = api_key.encode()
+def _auth_check(api_key: str | None, login: tuple[str, str] | None) -> Callable[..., Awaitable[None]]:
+    """A request passes with the API key as a bearer token, or with the web UI's login as HTTP Basic
+    credentials (`curl -u USER:PASS`): whichever of the two the server was given."""
+    bearer = HTTPBearer(auto_error=False, description="The server's API key (--api-key or BARK_API_KEY)")
+    basic = HTTPBasic(auto_error=False, description="The web UI's login (--auth or BARK_WEBUI_AUTH)")
+    ways = ([] if api_key is None else ["the API key as Authorization: Bearer KEY"]) + (
+        [] if login is None else ["the login as HTTP Basic credentials (curl -u USER:PASS)"]
+    )
+    message = f"this server asks for {' or '.join(ways)}"
+    challenge = {"WWW-Authenticate": "Bearer" if api_key is not None else 'Basic realm="Bark Studio"'}
 
-    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(scheme)) -> None:  # noqa: B008
-        given = credentials.credentials.encode() if credentials is not None else b""
-        if not secrets.compare_digest(given, expected):
-            raise ApiError(401, "a valid API key is needed: send Authorization: Bearer KEY", None, _CHALLENGE)
+    async def check(
+        token: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        user: HTTPBasicCredentials | None = Depends(basic),  # noqa: B008
+    ) -> None:
+        if api_key is not None and token is not None and _same(token.credentials, api_key):
+            return
+        # both parts are compared, always: how long it takes tells nothing about which was wrong
+        if login is not None and user is not None and (_same(user.username, login[0]) & _same(user.password, login[1])):
+            return
+        raise ApiError(401, message, None, challenge)
 
     return check
 
 
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+def _same(given: str, expected: str) -> bool:
+    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 def _error_response(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:

@@ -156,6 +156,34 @@ def test_api_key_guards_every_route_but_health(tiny_models, tmp_path):
         assert speech.status_code == 200
 
 
+def test_the_web_login_guards_the_api_too(tiny_models, tmp_path):
+    engine = make_engine(tiny_models, tmp_path / "prompts")
+    with (
+        serve(create_api(engine, api_key=None, login=("me", "pa:ss"), cors_origins=[], max_queue=2)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        assert client.get("/health").status_code == 200
+        refused = client.get("/voices")
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic")
+        assert "curl -u USER:PASS" in refused.json()["detail"]
+        for wrong in [("me", "nope"), ("you", "pa:ss")]:
+            assert client.get("/voices", auth=wrong).status_code == 401
+        assert client.get("/voices", auth=("me", "pa:ss")).status_code == 200
+
+
+def test_either_the_key_or_the_login_will_do(tiny_models, tmp_path):
+    engine = make_engine(tiny_models, tmp_path / "prompts")
+    with (
+        serve(create_api(engine, api_key="s3cret", login=("me", "pw"), cors_origins=[], max_queue=2)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        refused = client.get("/v1/models")
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+        assert "Bearer KEY or the login" in refused.json()["detail"]
+        assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert client.get("/v1/models", auth=("me", "pw")).status_code == 200
+
+
 def test_api_key_comes_from_the_flag_or_the_environment(monkeypatch):
     monkeypatch.delenv(API_KEY_ENV, raising=False)
     assert api_key_from(None) is None and api_key_from("flag") == "flag"

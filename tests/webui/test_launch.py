@@ -65,14 +65,31 @@ def test_listen_port_login_and_browser(launched, monkeypatch):
     assert launched("--auth", "flag:wins")["mount"]["auth"] == ("flag", "wins")
 
 
+def test_the_login_guards_the_api_as_well_as_the_ui(launched):
+    from starlette.testclient import TestClient
+
+    for flags in [("--auth", "me:pw"), ("--api-only", "--auth", "me:pw")]:
+        client = TestClient(launched(*flags)["app"])
+        assert client.get("/voices").status_code == 401
+        assert client.get("/voices", auth=("me", "pw")).status_code == 200
+    assert TestClient(launched()["app"]).get("/voices").status_code == 200
+
+
+def test_a_negative_queue_length_is_a_usage_error(launched, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        launched("--max-queue", "-1")
+    assert exit_info.value.code == 2 and "whole number, 0 or more" in capsys.readouterr().err
+
+
 def test_api_only_mounts_no_ui(launched):
     served = launched("--api-only", "--api-key", "k", "--cors", "http://a.example")
     assert "mount" not in served and "/v1/audio/voices" in routes(served["app"])
 
 
 def test_share_serves_the_ui_through_gradio(launched):
-    served = launched("--share")
+    served = launched("--share", "--inbrowser")
     assert served["launch"]["share"] is True and "app" not in served
+    assert served["launch"]["inbrowser"] is True
 
 
 def test_a_bad_login_is_refused(monkeypatch, capsys):
