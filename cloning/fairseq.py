@@ -160,15 +160,21 @@ def fairseq_to_transformers(state: dict[str, torch.Tensor], settings: dict) -> t
 
 def _config(state: dict[str, torch.Tensor], settings: dict) -> dict:
     try:
-        convs = [state[f"feature_extractor.conv_layers.{i}.0.weight"] for i in range(_count(state, _CONV))]
-        hidden = state["post_extract_proj.weight"].shape[0]
-        pos_conv = state.get("encoder.pos_conv.0.weight_v", state.get(_POS_CONV_V))
-        if pos_conv is None:
-            raise KeyError("encoder.pos_conv.0.weight_v")
-        layers = _count(state, _LAYER)
-        intermediate = state["encoder.layers.0.fc1.weight"].shape[0]
+        return _config_of(state, settings)
     except KeyError as e:
         raise ModelFileError(f"not a fairseq HuBERT state dict (no {e})") from e
+    except IndexError as e:
+        raise ModelFileError("not a fairseq HuBERT state dict (its tensors have other shapes)") from e
+
+
+def _config_of(state: dict[str, torch.Tensor], settings: dict) -> dict:
+    convs = [state[f"feature_extractor.conv_layers.{i}.0.weight"] for i in range(_count(state, _CONV))]
+    hidden = state["post_extract_proj.weight"].shape[0]
+    pos_conv = state.get("encoder.pos_conv.0.weight_v", state.get(_POS_CONV_V))
+    if pos_conv is None:
+        raise KeyError("encoder.pos_conv.0.weight_v")
+    layers = _count(state, _LAYER)
+    intermediate = state["encoder.layers.0.fc1.weight"].shape[0]
     strides = [s for _, _, s in _conv_layers(settings.get("conv_feature_layers", HUBERT_BASE_CONV))]
     if len(strides) != len(convs):
         raise ModelFileError(f"the checkpoint has {len(convs)} conv layers but its settings describe {len(strides)}")

@@ -153,13 +153,16 @@ def _config_from_state(state: dict[str, torch.Tensor], path: Path) -> QuantizerC
     if missing:
         raise ModelFileError(f"{path} is not a HuBERT quantizer (missing {', '.join(missing)})")
     intermediate = state.get("intermediate.weight")
-    config = QuantizerConfig(
-        input_size=state["lstm.weight_ih_l0"].shape[1],
-        hidden_size=state["lstm.weight_hh_l0"].shape[1],
-        output_size=state["fc.weight"].shape[0],
-        version=0 if intermediate is None else 1,
-        intermediate_size=0 if intermediate is None else intermediate.shape[0],
-    )
+    try:
+        config = QuantizerConfig(
+            input_size=state["lstm.weight_ih_l0"].shape[1],
+            hidden_size=state["lstm.weight_hh_l0"].shape[1],
+            output_size=state["fc.weight"].shape[0],
+            version=0 if intermediate is None else 1,
+            intermediate_size=0 if intermediate is None else intermediate.shape[0],
+        )
+    except IndexError as e:
+        raise ModelFileError(f"{path} is not a HuBERT quantizer (its tensors have other shapes)") from e
     if config.output_size != SEMANTIC_VOCAB_SIZE:
         raise ModelFileError(
             f"{path} predicts {config.output_size} tokens, not Bark's {SEMANTIC_VOCAB_SIZE} semantic tokens; "

@@ -195,3 +195,8 @@ def test_files_that_are_not_hubert_checkpoints(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(ModelFileError, match="damaged"):
         load_hubert(ModelLocator(None), tmp_path / "text.pt")
+    names = ["feature_extractor.conv_layers.0.0.weight", "post_extract_proj.weight", "encoder.pos_conv.0.weight_v"]
+    flat = {name: torch.zeros(()) for name in [*names, "encoder.layers.0.fc1.weight"]}
+    torch.save({"model": flat}, tmp_path / "flat.pt")
+    with pytest.raises(ModelFileError, match="other shapes"):
+        load_hubert(ModelLocator(None), tmp_path / "flat.pt")

@@ -110,6 +110,7 @@ def test_files_that_are_not_bark_quantizers_are_refused(tmp_path):
         "vocab.pth": wrong_vocab,
         "keys.pth": {"something.weight": torch.zeros(3)},
         "list.pth": [torch.zeros(3)],
+        "flat.pth": {name: torch.zeros(3) for name in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "fc.weight")},
     }
     for name, content in cases.items():
         torch.save(content, tmp_path / name)
