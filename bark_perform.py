@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from core.audio import AUDIO_FORMATS, check_format
 from core.devices import DEVICES, DTYPES
-from core.engine import Engine, EngineSettings, GenerationResult, Progress
+from core.engine import MAX_BATCH, Engine, EngineSettings, GenerationResult, Progress
 from core.errors import BarkError, Cancelled, InputError
 from core.library import VoiceLibrary, sanitize_voice_name
 from core.options import CONTINUITY_MODES, MAX_SEED, GenerationOptions
@@ -185,14 +185,19 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
         return super()._get_help_string(action)
 
 
-def _positive_int(text: str) -> int:
+def _positive_int(text: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    if value < 1 or (most is not None and value > most):
+        wanted = "of 1 or more" if most is None else f"from 1 to {most}"
+        raise argparse.ArgumentTypeError(f"expected a whole number {wanted}, got {text!r}")
     return value
+
+
+def _batch_size(text: str) -> int:
+    return _positive_int(text, MAX_BATCH)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +233,7 @@ def _add_voice_and_output_args(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR", help="where outputs go")
     output.add_argument("--format", choices=AUDIO_FORMATS, default="wav", help="audio file format")
-    output.add_argument("--quiet", action="store_true", help="no progress bars")
+    output.add_argument("--quiet", action="store_true", help="no progress bars and no timing line")
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -249,7 +254,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-batch",
-        type=_positive_int,
+        type=_batch_size,
         default=defaults["max_batch"],
         metavar="N",
         help="segments of a long text generated together (stable continuity); 1 = one at a time",

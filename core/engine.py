@@ -40,6 +40,7 @@ from .textsplit import Segment, split_text
 from .voice import VoicePrompt
 
 NO_VOICE_NAMES = ("", "none", "random")
+MAX_BATCH = 64  # the most segments generated together
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,15 @@ class EngineSettings:
     small_coarse: bool = False
     small_fine: bool = False
     offload_cpu: bool = False
-    max_batch: int = 8  # segments generated together in stable mode (1: one at a time)
+    max_batch: int = 8  # segments generated together in stable mode (1: one at a time, at most MAX_BATCH)
     fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move 1-2%
     cuda_graphs: bool = False  # on CUDA GPUs, decode steps replayed as CUDA graphs (core.decode; opt-in)
     allow_download: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) or not 1 <= self.max_batch <= 64:
-            raise InputError(f"max_batch must be a whole number from 1 to 64, got {self.max_batch!r}")
+        batch = self.max_batch
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+            raise InputError(f"max_batch must be a whole number from 1 to {MAX_BATCH}, got {batch!r}")
 
     @classmethod
     def all_small(cls, **kwargs) -> EngineSettings:

@@ -217,6 +217,7 @@ def test_list_voices_with_an_empty_library(cli):
         (["--text", "hi", "--save-voice", "x", "--iterations", "2"], "one generation"),
         (["--text", "hi", "--split-goal", "500"], "--split-goal (500) must not exceed --split-max"),
         (["--text", "hi", "--format", "aiff"], "invalid choice"),
+        (["--text", "hi", "--max-batch", "65"], "--max-batch: expected a whole number from 1 to 64"),
         ([], "give --text or --prompt-file"),
     ],
 )

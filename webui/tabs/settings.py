@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.devices import DEVICES, DTYPES
+from core.engine import MAX_BATCH
 
 from ..errors import user_errors
 from ..studio import Studio
@@ -19,7 +20,7 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> None:
         )
         controls["dtype"] = gr.Dropdown(list(DTYPES), value=current.dtype, label="Precision")
         controls["max_batch"] = gr.Number(
-            current.max_batch, precision=0, minimum=1, maximum=64, label="Segments at once", info="stable mode"
+            current.max_batch, precision=0, minimum=1, maximum=MAX_BATCH, label="Segments at once", info="stable mode"
         )
     with gr.Row():
         for stage in ("text", "coarse", "fine"):
