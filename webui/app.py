@@ -24,7 +24,7 @@ from .session import Session
 from .studio import Studio
 from .tabs.clone import clone_tab
 from .tabs.generate import generate_tab
-from .tabs.history import history_choices, history_rows, history_tab
+from .tabs.history import history_tab
 from .tabs.settings import settings_tab
 from .tabs.voices import voices_tab
 
@@ -75,17 +75,13 @@ def create_app(
             names = studio.voice_names()
             return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(names)
 
-        def refresh_history():
-            entries = studio.history()
-            return history_rows(entries), gr.Dropdown(history_choices(entries))
-
         voice_views = [generate.voice, voices.table, voices.picker]
         for event in [*generate.voices_changed, *clone.voices_changed, *voices.voices_changed]:
             event.success(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
         for event in generate.history_changed:
-            event.success(refresh_history, None, [history.table, history.picker], api_visibility="private")
+            event.success(history.refresh, None, history.views, api_visibility="private")
         app.load(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
-        app.load(refresh_history, None, [history.table, history.picker], api_visibility="private")
+        app.load(history.refresh, None, history.views, api_visibility="private")
     app.queue(default_concurrency_limit=4)
     return app
 

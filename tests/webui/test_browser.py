@@ -15,6 +15,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from core.options import GenerationOptions
+from core.outputs import write_outputs
+
 from .conftest import HOST, Served
 from .helpers import voice_clip
 
@@ -81,7 +84,7 @@ def test_generate_clone_and_find_the_voice(served, page, tmp_path):
     page.keyboard.press("Escape")
 
     open_tab(page, "History")
-    page.locator("#history-picker").wait_for()
+    pick_a_row_after_another_program_wrote_one(page, served)
     shot("6-history")
     open_tab(page, "Settings")
     page.locator("#engine-status").get_by_text("Models loaded").wait_for()
@@ -114,6 +117,21 @@ def cancel_a_long_generation(page, shot) -> None:
     status = page.locator("#status").get_by_text(re.compile("Cancelled|Done"))
     status.wait_for()
     assert status.inner_text() == "Cancelled."
+
+
+def pick_a_row_after_another_program_wrote_one(page, served: Served) -> None:
+    """A generation written elsewhere (e.g. bark_perform.py) after the table was drawn moves every
+    row down in the folder; a click must still pick the row the user sees."""
+    row = page.locator("#history-table").get_by_text("Hello world", exact=False).filter(visible=True).first
+    row.wait_for()
+    options = GenerationOptions(seed=1, max_duration_s=0.2)
+    write_outputs(
+        served.engine.generate("Written elsewhere.", options=options), served.engine, served.output_dir, "wav"
+    )
+    row.click()
+    picker = page.locator("#history-picker input")
+    page.wait_for_function("() => document.querySelector('#history-picker input').value.includes('Hello world')")
+    assert "Written elsewhere" not in picker.input_value()
 
 
 def clone(page, clip: Path, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
@@ -19,8 +20,8 @@ TEXT_CHARS = 80
 
 @dataclass
 class HistoryTab:
-    table: gr.Dataframe
-    picker: gr.Dropdown
+    views: list[gr.components.Component]  # what `refresh` fills: the table, the picker, the ids shown
+    refresh: Callable[[], tuple]
 
 
 def history_rows(entries: list[OutputEntry]) -> list[list]:
@@ -33,7 +34,10 @@ def history_choices(entries: list[OutputEntry]) -> list[tuple[str, str]]:
 
 def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> HistoryTab:
     entries = studio.history()
-    table = gr.Dataframe(history_rows(entries), headers=HEADERS, label="Past generations", interactive=False)
+    shown = gr.State([e.id for e in entries])  # the table's rows, so a click picks what the user saw
+    table = gr.Dataframe(
+        history_rows(entries), headers=HEADERS, label="Past generations", interactive=False, elem_id="history-table"
+    )
     with gr.Row():
         picker = gr.Dropdown(
             history_choices(entries),
@@ -59,11 +63,9 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
     reuse_outputs = [generate.text, generate.voice, generate.audio_format, *generate.controls.values(), tabs, message]
 
     def refresh():
-        entries = studio.history()
-        return history_rows(entries), gr.Dropdown(history_choices(entries))
+        return _views(studio.history())
 
-    def pick_row(event: gr.SelectData):
-        ids = [e.id for e in studio.history()]
+    def pick_row(ids: list[str], event: gr.SelectData):
         return ids[event.index[0]] if event.index and event.index[0] < len(ids) else gr.skip()
 
     @user_errors
@@ -88,17 +90,22 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
     @user_errors
     def delete(entry_id):
         studio.delete_entry(entry_id)
-        entries = studio.history()
-        return history_rows(entries), gr.Dropdown(history_choices(entries), value=None), gr.Row(visible=False)
+        return *_views(studio.history(), value=None), gr.Row(visible=False)
 
-    refresh_button.click(refresh, None, [table, picker], api_name="history")
-    table.select(pick_row, None, picker, api_visibility="private")
+    views = [table, picker, shown]
+    refresh_button.click(refresh, None, views, api_name="history")
+    table.select(pick_row, shown, picker, api_visibility="private")
     picker.change(show, picker, [audio, download, settings], api_name="history_entry")
     reuse_button.click(reuse, picker, reuse_outputs, api_name="reuse_settings")
     delete_button.click(lambda: gr.Row(visible=True), None, confirm_row, api_visibility="private")
     keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
-    confirm_button.click(delete, picker, [table, picker, confirm_row], api_name="delete_generation")
-    return HistoryTab(table, picker)
+    confirm_button.click(delete, picker, [*views, confirm_row], api_name="delete_generation")
+    return HistoryTab(views, refresh)
+
+
+def _views(entries: list[OutputEntry], **picker) -> tuple:
+    """The table's rows, the picker (with `picker` settings) and the ids of the rows, for HistoryTab.views."""
+    return history_rows(entries), gr.Dropdown(history_choices(entries), **picker), [e.id for e in entries]
 
 
 def _shorten(text: str, limit: int = TEXT_CHARS) -> str:
