@@ -47,9 +47,6 @@ HUBERT_BASE_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
 class Inert:
     """Stands in for any class or function a checkpoint names; keeps its arguments and state as data."""
 
-    def __new__(cls, *args, **kwargs):
-        return super().__new__(cls)
-
     def __init__(self, *args, **kwargs):
         self.args = args
 

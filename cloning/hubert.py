@@ -26,7 +26,6 @@ HUBERT_REPO = "facebook/hubert-base-ls960"
 HUBERT_CONFIG = HubFile(HUBERT_REPO, "config.json")
 HUBERT_WEIGHTS = (HubFile(HUBERT_REPO, "model.safetensors"), HubFile(HUBERT_REPO, "pytorch_model.bin"))
 FAIRSEQ_HUBERT = HubFile(HUBERT_REPO, "hubert_base_ls960.pt")  # not on the hub: only looked for locally
-HUBERT_RATE = 16_000
 FEATURE_LAYER = 9  # hidden_states[9]: the output of the 9th of 12 transformer layers
 
 

@@ -5,10 +5,8 @@ One frozen dataclass, validated once in `__post_init__`; every message names the
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from core.errors import InputError
 
@@ -52,9 +50,3 @@ class CloneOptions:
             or not 1 <= self.variants <= MAX_VARIANTS
         ):
             raise InputError(f"variants must be a whole number from 1 to {MAX_VARIANTS}, got {self.variants!r}")
-
-    def replace(self, **changes: Any) -> CloneOptions:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)

@@ -347,10 +347,11 @@ class Engine:
                     )
                     for b, (c, g) in enumerate(zip(coarse, generators, strict=True))
                 ]
-        with self.models.use(CODEC, False) as codec:  # one visit to the device for the whole batch
+        with self.models.use(CODEC, False) as model:  # one visit to the device for the whole batch
+            codec = Codec(model)
             for b, index in enumerate(indices):
                 reporter.stage("decode", b)(0, 1)
-                audio = _decode(Codec(codec), fine[b])
+                audio = _decode(codec, fine[b])
                 reporter.stage("decode", b)(1, 1)
                 yield SegmentResult(
                     index=index,
