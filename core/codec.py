@@ -25,10 +25,12 @@ class Codec:
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor | np.ndarray) -> np.ndarray:
-        """(8, T) codes 0..1023 -> (320 * T,) float32 samples at 24 kHz."""
+        """(8, T) codes 0..1023 -> (320 * T,) float32 samples at 24 kHz; no frames (Bark said nothing) -> none."""
         codes = torch.tensor(codes) if isinstance(codes, np.ndarray) else codes  # a copy: voices are read-only
         if codes.ndim != 2 or codes.shape[0] != N_FINE_CODEBOOKS:
             raise ValueError(f"codes must be ({N_FINE_CODEBOOKS}, T), got {tuple(codes.shape)}")
+        if codes.shape[1] == 0:
+            return np.zeros(0, dtype=np.float32)
         codes = codes.to(self.device, torch.long)[:, None, :]  # (n_q, B=1, T)
         embeddings = self.model.quantizer.decode(codes)  # (1, D, T)
         audio = self.model.decoder(embeddings)  # (1, 1, 320 * T)

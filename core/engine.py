@@ -154,13 +154,6 @@ class GenerationResult:
         }
 
 
-def _decode(codec: Codec, fine: torch.Tensor | np.ndarray) -> np.ndarray:
-    """(8, T) codes -> audio; no frames (Bark said nothing) -> no samples."""
-    if fine.shape[-1] == 0:
-        return np.zeros(0, dtype=np.float32)
-    return codec.decode(fine)
-
-
 def _segment_warnings(result: SegmentResult) -> list[str]:
     n = result.index + 1
     warnings = []
@@ -351,7 +344,7 @@ class Engine:
             codec = Codec(model)
             for b, index in enumerate(indices):
                 reporter.stage("decode", b)(0, 1)
-                audio = _decode(codec, fine[b])
+                audio = codec.decode(fine[b])
                 reporter.stage("decode", b)(1, 1)
                 yield SegmentResult(
                     index=index,
@@ -401,7 +394,7 @@ class Engine:
     def decode(self, fine: torch.Tensor | np.ndarray) -> np.ndarray:
         """(8, T) codes -> float32 audio at 24 kHz (also used to preview a voice's own prompt)."""
         with self.models.use(CODEC, False) as model:
-            return _decode(Codec(model), fine)
+            return Codec(model).decode(fine)
 
     # Models
 

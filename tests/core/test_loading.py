@@ -170,6 +170,8 @@ def test_codec_round_trip_shapes(tiny_models):
     assert codes.shape == (8, 76) and codes.dtype == np.int64  # ceil(24005 / 320)
     audio = codec.decode(codes)
     assert audio.shape == (76 * 320,) and audio.dtype == np.float32
+    silence = codec.decode(np.zeros((8, 0), dtype=np.int64))  # Bark said nothing: no frames, no samples
+    assert silence.shape == (0,) and silence.dtype == np.float32
 
 
 def test_presets_load_through_the_hub_index(tiny_models, tmp_path):
