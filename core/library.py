@@ -2,7 +2,11 @@
 
 The sidecar holds metadata (when and how the voice was made: created, source, text, settings,
 seed, language, ...). A voice exists when its .npz exists; a missing or broken sidecar only
-loses metadata. Every write is atomic (temporary file + rename), the .npz before the .json.
+loses metadata (a bare .npz dropped into the folder is a voice).
+
+Every write (save, several voices at once, rename, delete, imports) is one `FileSet`: the voices
+appear (or go) whole or not at all, whenever the process dies. Opening a library finishes or
+throws away what a crashed writer left (`recover`); until then a reader does not list it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 import os
 import threading
 import unicodedata
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputError, VoiceError
-from core.fileio import atomic_write_bytes, atomic_write_text
+from core.fileio import FileSet, atomic_write_bytes, is_atomic_temp, is_staging, pending_names
+from core.fileio import recover as recover_sets
 from core.voice import VoicePrompt
 
 DEFAULT_LIBRARY_DIR = "prompts"
@@ -26,6 +33,7 @@ MAX_NAME_LENGTH = 80
 # File names are limited to 255 bytes on most file systems; leave room for ".npz" and the
 # temporary-file decoration of atomic writes (".NAME.npz.XXXXXXXX.tmp").
 MAX_NAME_BYTES = 200
+MAX_LOOK_ALIKES = 9  # "name (2)" ... "name (9)" for files renamed to their NFKC name on open
 VOICE_SUFFIX = ".npz"
 SIDECAR_SUFFIX = ".json"
 
@@ -35,14 +43,15 @@ _WINDOWS_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"{p}{n}" for p in
 
 
 def sanitize_voice_name(name: str) -> str:
-    """Return the canonical voice name (stripped, NFC, no ".npz"), or raise InputError saying why.
+    """Return the canonical voice name (NFKC, stripped, no ".npz"), or raise InputError saying why.
 
-    An accepted name is a single safe file-name component on Linux, macOS and Windows, so
+    NFKC makes look-alikes one name ("\ufb01le" with the fi ligature, full-width "ｆｉｌｅ" and
+    "file"). An accepted name is a single safe file-name component on Linux, macOS and Windows, so
     `root / f"{name}.npz"` always stays inside `root`.
     """
     if not isinstance(name, str):
         raise InputError(f"a voice name must be text, got {type(name).__name__}")
-    name = unicodedata.normalize("NFC", name.strip())
+    name = unicodedata.normalize("NFKC", name).strip()
     while name.lower().endswith(VOICE_SUFFIX):  # "x.npz.npz" -> "x", so the result is canonical
         name = name[: -len(VOICE_SUFFIX)]
     if not name:
@@ -110,13 +119,15 @@ class VoiceInfo:
 class VoiceLibrary:
     """A folder of voices. The folder is created by the first save, not before.
 
-    Writes (save, rename, delete, imports) hold a lock, so threads sharing one library object
-    cannot interleave them; reads need no lock because every write is an atomic rename.
+    Writes hold a lock, so threads sharing one library object cannot interleave them; each write
+    is one FileSet, so readers (other threads, other processes) need no lock. Opening a library
+    finishes what a crashed writer left (`recover`).
     """
 
     def __init__(self, root: str | os.PathLike = DEFAULT_LIBRARY_DIR):
         self.root = Path(root).expanduser()
         self._lock = threading.Lock()
+        self.recover()
 
     def __repr__(self) -> str:
         return f"VoiceLibrary({str(self.root)!r})"
@@ -124,26 +135,26 @@ class VoiceLibrary:
     # Reading
 
     def list(self) -> list[VoiceInfo]:
-        """Every voice, sorted by name (case-insensitive). Temporary and badly named files are skipped."""
-        if not self.root.is_dir():
-            return []
+        """Every voice, sorted by name (case-insensitive). Temporary, unfinished and badly named files are skipped."""
+        names = self._listing()
+        hidden = pending_names(self.root, names)
         voices = []
-        for path in self.root.iterdir():
-            name = _voice_name_of(path)
-            if name is not None:
+        for file_name in names:
+            name = _voice_name_of(file_name)
+            path = self.root / file_name
+            if name is not None and not self._is_hidden(name, hidden) and path.is_file():
                 voices.append(VoiceInfo(name, path, self._read_metadata(name)))
         return sorted(voices, key=lambda v: (v.name.casefold(), v.name))
 
     def exists(self, name: str) -> bool:
         """True when a voice of that name is saved. Raises InputError for a name that is not allowed."""
-        return self._npz(sanitize_voice_name(name)).is_file()
+        return self._is_visible(sanitize_voice_name(name))
 
     def info(self, name: str) -> VoiceInfo:
         name = sanitize_voice_name(name)
-        path = self._npz(name)
-        if not path.is_file():
-            raise VoiceError(f"no voice named {name!r} in {self.root}")
-        return VoiceInfo(name, path, self._read_metadata(name))
+        if not self._is_visible(name):
+            raise VoiceError(f"no voice named {name!r} in your voice library")
+        return VoiceInfo(name, self._npz(name), self._read_metadata(name))
 
     def get(self, name: str) -> VoicePrompt:
         return VoicePrompt.load(self.info(name).path)
@@ -159,43 +170,63 @@ class VoiceLibrary:
         overwrite: bool = False,
     ) -> VoiceInfo:
         """Save a prompt and its metadata; "created" (UTC, ISO 8601) is added when absent."""
-        name = sanitize_voice_name(name)
-        if not isinstance(prompt, VoicePrompt):
-            raise InputError(f"expected a VoicePrompt to save as {name!r}, got {type(prompt).__name__}")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise InputError(f"the metadata of voice {name!r} must be a dict, got {type(metadata).__name__}")
-        metadata = dict(metadata or {})
-        metadata.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        sidecar = _to_json(metadata, name)
-        data = prompt.to_bytes()
+        return self.save_many([(name, prompt, metadata)], overwrite=overwrite)[0]
+
+    def save_many(
+        self, voices: Sequence[tuple[str, VoicePrompt, dict | None]], *, overwrite: bool = False
+    ) -> list[VoiceInfo]:
+        """Save (name, prompt, metadata) voices as one set: all of them, or (whatever happens) none.
+
+        Everything is checked before the first write: InputError for a bad or taken name (unless
+        overwriting is allowed) or metadata that is not JSON. A failed write leaves the library as it was.
+        """
+        staged = [_staged_voice(name, prompt, metadata) for name, prompt, metadata in voices]
+        names = [name for name, _, _ in staged]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(f"the voice name {twice[0]!r} is given twice; give each voice its own name")
         with self._lock:
-            self._check_free(name, overwrite)
-            atomic_write_bytes(self._npz(name), data)
-            atomic_write_text(self._sidecar(name), sidecar)
-        return VoiceInfo(name, self._npz(name), json.loads(sidecar))
+            recover_sets(self.root)  # a crashed writer's set first, so that it cannot land on ours later
+            for name in names:
+                self._check_free(name, overwrite)
+            with FileSet(self.root) as files:
+                for name, data, sidecar in staged:
+                    files.write(self._npz(name).name, data)
+                    files.write(self._sidecar(name).name, sidecar.encode("utf-8"))
+        return [VoiceInfo(name, self._npz(name), json.loads(sidecar)) for name, _, sidecar in staged]
 
     def rename(self, old: str, new: str, *, overwrite: bool = False) -> VoiceInfo:
         old, new = sanitize_voice_name(old), sanitize_voice_name(new)
         with self._lock:
+            recover_sets(self.root)
             source = self.info(old).path
             target = self._npz(new)
             if old == new:
                 return self.info(new)
-            if not _same_file(source, target):  # a case-only rename on a case-insensitive disk is fine
-                self._check_free(new, overwrite)
-            os.replace(source, target)
-            if self._sidecar(old).is_file():
-                os.replace(self._sidecar(old), self._sidecar(new))
-            else:  # don't let the new name inherit the overwritten voice's metadata
-                self._sidecar(new).unlink(missing_ok=True)
+            if _same_file(source, target):  # a case-only rename on a case-insensitive disk: one file,
+                os.replace(source, target)  # and both names reach it meanwhile, so no set is needed
+                if self._sidecar(old).is_file():
+                    os.replace(self._sidecar(old), self._sidecar(new))
+                return self.info(new)
+            self._check_free(new, overwrite)
+            with FileSet(self.root) as files:
+                files.write(target.name, source.read_bytes())
+                try:
+                    files.write(self._sidecar(new).name, self._sidecar(old).read_bytes())
+                except FileNotFoundError:  # don't let the new name inherit the overwritten voice's metadata
+                    files.remove(self._sidecar(new).name)
+                files.remove(source.name)
+                files.remove(self._sidecar(old).name)
             return self.info(new)
 
     def delete(self, name: str) -> None:
         name = sanitize_voice_name(name)
         with self._lock:
+            recover_sets(self.root)
             path = self.info(name).path
-            path.unlink()
-            self._sidecar(name).unlink(missing_ok=True)
+            with FileSet(self.root) as files:
+                files.remove(path.name)
+                files.remove(self._sidecar(name).name)
 
     def import_file(self, path: str | os.PathLike, name: str | None = None, *, overwrite: bool = False) -> VoiceInfo:
         """Validate a prompt .npz and save it into the library (as int64, extra keys dropped).
@@ -226,6 +257,70 @@ class VoiceLibrary:
         atomic_write_bytes(dest, info.path.read_bytes())
         return dest
 
+    # Recovery
+
+    def recover(self) -> None:
+        """Tidy up after crashed writers; run on open. Idempotent; one listing when there is nothing to do.
+
+        Sets a writer left half published are finished (or thrown away when never complete);
+        temporary files of atomic writes and sidecars of ours without their voice are removed; a
+        voice whose file name is not in NFKC form is renamed to it ("name (2)" when that is taken).
+        A failure here (say, a read-only folder) is a warning: what is left stays out of the list.
+        """
+        with self._lock:
+            try:
+                self._recover()
+            except OSError as e:
+                warnings.warn(f"could not tidy up the voice library {self.root}: {e}", RuntimeWarning, stacklevel=3)
+
+    def _recover(self) -> None:
+        names = self._listing()
+        busy = recover_sets(self.root, names)  # the names that live writers (other processes) are touching
+        if any(is_staging(n) for n in names):
+            names = self._listing()
+        for file_name in names:
+            if is_atomic_temp(file_name):
+                (self.root / file_name).unlink(missing_ok=True)
+            elif file_name.endswith(VOICE_SUFFIX) and file_name not in busy:
+                self._migrate_look_alike(file_name[: -len(VOICE_SUFFIX)], busy)
+        for file_name in names:
+            if file_name.endswith(SIDECAR_SUFFIX) and file_name not in busy:
+                self._remove_orphan_sidecar(file_name[: -len(SIDECAR_SUFFIX)])
+
+    def _migrate_look_alike(self, stem: str, busy: set[str]) -> None:
+        """Rename STEM.npz (+ .json) to the NFKC form of STEM, or "name (2)" ... when that is taken."""
+        try:
+            canonical = sanitize_voice_name(stem)
+        except InputError:
+            return  # not a voice name in any form: never listed
+        if canonical == unicodedata.normalize("NFC", stem):
+            return  # canonical already (macOS may list it decomposed)
+        for n in range(1, MAX_LOOK_ALIKES + 1):
+            try:
+                name = sanitize_voice_name(canonical if n == 1 else f"{canonical} ({n})")
+            except InputError:
+                return
+            npz, sidecar = self._npz(name), self._sidecar(name)
+            if not (npz.exists() or npz.name in busy or sidecar.name in busy):
+                break
+        else:
+            return
+        with FileSet(self.root) as files:
+            files.write(npz.name, (self.root / f"{stem}{VOICE_SUFFIX}").read_bytes())
+            try:
+                files.write(sidecar.name, (self.root / f"{stem}{SIDECAR_SUFFIX}").read_bytes())
+            except FileNotFoundError:
+                files.remove(sidecar.name)
+            files.remove(f"{stem}{VOICE_SUFFIX}")
+            files.remove(f"{stem}{SIDECAR_SUFFIX}")
+
+    def _remove_orphan_sidecar(self, stem: str) -> None:
+        """Remove STEM.json when it is a sidecar of ours and STEM.npz is gone (an old crash's leftover)."""
+        if _voice_name_of(f"{stem}{VOICE_SUFFIX}") is None or (self.root / f"{stem}{VOICE_SUFFIX}").exists():
+            return
+        if _is_our_sidecar(self.root / f"{stem}{SIDECAR_SUFFIX}"):
+            (self.root / f"{stem}{SIDECAR_SUFFIX}").unlink(missing_ok=True)
+
     # Helpers
 
     def _npz(self, name: str) -> Path:
@@ -237,10 +332,25 @@ class VoiceLibrary:
     def _sidecar(self, name: str) -> Path:
         return self._npz(name).with_suffix(SIDECAR_SUFFIX)
 
+    def _listing(self) -> list[str]:
+        try:
+            return os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def _is_hidden(self, name: str, hidden: set[str]) -> bool:
+        """True while an unfinished set (a live writer's, or a crashed one's) touches the voice."""
+        return self._npz(name).name in hidden or self._sidecar(name).name in hidden
+
+    def _is_visible(self, name: str) -> bool:
+        if not self._npz(name).is_file():
+            return False
+        return not self._is_hidden(name, pending_names(self.root, self._listing()))
+
     def _check_free(self, name: str, overwrite: bool) -> None:
-        if not overwrite and self._npz(name).exists():
+        if not overwrite and self._npz(name).exists():  # the file, even while a set is publishing it
             raise InputError(
-                f"a voice named {name!r} already exists in {self.root}; pick another name or allow overwriting"
+                f"a voice named {name!r} already exists in your voice library; pick another name or allow overwriting"
             )
 
     def _read_metadata(self, name: str) -> dict:
@@ -252,17 +362,39 @@ class VoiceLibrary:
         return metadata if isinstance(metadata, dict) else {}
 
 
-def _voice_name_of(path: Path) -> str | None:
-    """The voice name of a library file, or None for anything that is not a well-named voice."""
-    if not path.name.endswith(VOICE_SUFFIX) or not path.is_file():
+def _staged_voice(name: str, prompt: VoicePrompt, metadata: dict | None) -> tuple[str, bytes, str]:
+    """(canonical name, .npz bytes, sidecar JSON) of a voice to save; InputError for bad input."""
+    name = sanitize_voice_name(name)
+    if not isinstance(prompt, VoicePrompt):
+        raise InputError(f"expected a VoicePrompt to save as {name!r}, got {type(prompt).__name__}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InputError(f"the metadata of voice {name!r} must be a dict, got {type(metadata).__name__}")
+    metadata = dict(metadata or {})
+    metadata.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return name, prompt.to_bytes(), _to_json(metadata, name)
+
+
+def _voice_name_of(file_name: str) -> str | None:
+    """The voice name of a library file name, or None for anything that is not a well-named voice."""
+    if not file_name.endswith(VOICE_SUFFIX):
         return None
-    stem = path.name[: -len(VOICE_SUFFIX)]
+    stem = file_name[: -len(VOICE_SUFFIX)]
     try:
         name = sanitize_voice_name(stem)
     except InputError:
         return None
-    # macOS may list names decomposed (NFD); compare in the canonical form.
+    # macOS may list names decomposed (NFD); compare in the canonical form. A look-alike (not
+    # NFKC) is renamed on open; until then it is not listed, as its name reaches another file.
     return name if name == unicodedata.normalize("NFC", stem) else None
+
+
+def _is_our_sidecar(path: Path) -> bool:
+    """True for a JSON object with a "created" text, which every sidecar saved here has."""
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(metadata, dict) and isinstance(metadata.get("created"), str)
 
 
 def _to_json(metadata: dict, name: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,10 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import library as library_module
+from core import fileio
 from core.errors import InputError, VoiceError
 from core.library import MAX_NAME_LENGTH, VoiceLibrary, sanitize_voice_name
 from core.voice import VoicePrompt
+
+from . import crashing
 
 
 def make_prompt(seed: int = 0, t_s: int = 300, t_c: int = 451) -> VoicePrompt:
@@ -75,7 +79,6 @@ HOSTILE_NAMES = [
     '"a"',
     "~/x",
     "$HOME",
-    "voice\u00a0name",  # no-break space
     "🙂",
 ]
 
@@ -144,6 +147,8 @@ def test_rejection_messages_say_which_rule(name, message):
         ("日本語の声", "日本語の声"),
         ("हिन्दी आवाज़", "हिन्दी आवाज़"),  # needs combining marks
         ("Conan", "Conan"),
+        ("voice\u00a0name", "voice name"),  # NFKC: a no-break space is a space
+        ("\ufb01le", "file"),  # NFKC: the ligature is its letters
         ("x" * MAX_NAME_LENGTH, "x" * MAX_NAME_LENGTH),
     ],
 )
@@ -259,7 +264,7 @@ def test_a_broken_sidecar_does_not_hide_the_voice(lib, prompt, sidecar):
 
 
 def test_info_and_get_of_a_missing_voice(lib):
-    with pytest.raises(VoiceError, match=f"no voice named 'ghost' in {lib.root}"):
+    with pytest.raises(VoiceError, match="no voice named 'ghost' in your voice library"):
         lib.info("ghost")
     with pytest.raises(VoiceError, match="no voice named 'ghost'"):
         lib.get("ghost.npz")
@@ -445,15 +450,24 @@ def test_saves_leave_no_temporary_files(lib):
     assert files_under(lib.root) == ["x.json", "x.npz"]
 
 
-def test_the_voice_is_written_before_its_sidecar(monkeypatch, lib, prompt):
-    def failing_write(path, text):
-        raise OSError("disk full")
+def test_a_failed_write_leaves_the_library_as_it_was(monkeypatch, lib, prompt):
+    lib.save("x", make_prompt(1), {"text": "first"})
+    real_write, calls = fileio.FileSet.write, []
 
-    monkeypatch.setattr(library_module, "atomic_write_text", failing_write)
+    def failing_write(self, name, data):
+        calls.append(name)
+        if name.endswith(".json"):  # the second file of each voice
+            raise OSError("disk full")
+        real_write(self, name, data)
+
+    monkeypatch.setattr(fileio.FileSet, "write", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        lib.save("x", prompt)
-    assert files_under(lib.root) == ["x.npz"]  # never a sidecar without its voice
-    assert [v.name for v in lib.list()] == ["x"]
+        lib.save("x", prompt, {"text": "second"}, overwrite=True)
+    with pytest.raises(OSError, match="disk full"):
+        lib.save("y", prompt)
+    assert calls == ["x.npz", "x.json", "y.npz", "y.json"]
+    assert files_under(lib.root) == ["x.json", "x.npz"]
+    assert lib.get("x").equals(make_prompt(1)) and lib.info("x").metadata["text"] == "first"
 
 
 def test_concurrent_saves_of_different_names(lib):
@@ -507,3 +521,138 @@ def test_concurrent_saves_of_one_name_let_exactly_one_win(lib):
     assert lib.get("shared").equals(prompts[winners[0]])
     assert lib.info("shared").metadata["writer"] == winners[0]
     assert files_under(lib.root) == ["shared.json", "shared.npz"]
+
+
+# Look-alike names
+
+
+@pytest.mark.parametrize("name", ["\ufb01le", "ｆｉｌｅ", "file"])
+def test_look_alike_names_are_one_name(lib, prompt, name):
+    assert sanitize_voice_name(name) == "file"
+    lib.save(name, prompt)
+    assert [v.name for v in lib.list()] == ["file"]
+    assert lib.exists("file") and lib.get("file").equals(prompt)
+    with pytest.raises(InputError, match="already exists"):
+        lib.save("file", make_prompt(1))
+
+
+def test_a_voice_stored_under_a_look_alike_name_is_renamed_on_open(lib, prompt):
+    lib.root.mkdir(parents=True)
+    prompt.save(lib.root / "\ufb01le.npz")
+    (lib.root / "\ufb01le.json").write_text('{"text": "ligature", "created": "2024-01-01T00:00:00+00:00"}')
+    reopened = VoiceLibrary(lib.root)
+    assert [v.name for v in reopened.list()] == ["file"]
+    assert reopened.info("file").metadata["text"] == "ligature"
+    assert files_under(lib.root) == ["file.json", "file.npz"]
+
+
+def test_a_look_alike_of_a_taken_name_gets_a_free_one(lib):
+    lib.save("file", make_prompt(1), {"text": "plain"})
+    make_prompt(2).save(lib.root / "\ufb01le.npz")
+    reopened = VoiceLibrary(lib.root)
+    assert [v.name for v in reopened.list()] == ["file", "file (2)"]
+    assert reopened.get("file").equals(make_prompt(1)) and reopened.get("file (2)").equals(make_prompt(2))
+    assert reopened.info("file").metadata["text"] == "plain"
+
+
+# Messages never name the folder (a remote client must not learn server paths)
+
+
+def test_messages_say_your_voice_library_not_the_folder(lib, prompt):
+    lib.save("x", prompt)
+    lib.save("y", prompt)
+    with pytest.raises(VoiceError) as missing:
+        lib.info("ghost")
+    with pytest.raises(InputError) as taken:
+        lib.save("x", prompt)
+    with pytest.raises(InputError) as rename_taken:
+        lib.rename("y", "x")
+    for error in (missing, taken, rename_taken):
+        assert str(lib.root) not in str(error.value) and "prompts" not in str(error.value)
+    assert str(taken.value) == (
+        "a voice named 'x' already exists in your voice library; pick another name or allow overwriting"
+    )
+    assert str(missing.value) == "no voice named 'ghost' in your voice library"
+
+
+# Crash safety: a voice appears whole or not at all, whenever the process dies
+
+
+def crash_at(limit: int, root: Path, op: dict) -> int:
+    """Run `op` in a child process that dies at its `limit`-th file-system call; its exit status."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.core.crashing", str(limit), str(root), json.dumps(op)],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode in (0, crashing.CRASHED), result.stderr
+    return result.returncode
+
+
+def observed(library: VoiceLibrary) -> dict[str, tuple[int, str | None]]:
+    """name -> (seed of its prompt, its sidecar's text) for every listed voice; each must load."""
+    seeds = {s: crashing.make_prompt(s) for s in range(5)}
+    state = {}
+    for voice in library.list():
+        prompt = library.get(voice.name)
+        (seed,) = [s for s, p in seeds.items() if p.equals(prompt)]
+        state[voice.name] = (seed, voice.metadata.get("text"))
+    return state
+
+
+def crash_everywhere(tmp_path: Path, setup: dict, op: dict, after: dict) -> int:
+    """Kill `op` at every file-system call; check what a running app and a restarted one see.
+
+    setup/after: name -> (seed, text) before and after the operation. A library opened before the
+    crash lists only whole voices of either state; one opened after it (recovery) lists exactly one
+    of the two states and leaves no other file on disk. Returns the number of crash points.
+    """
+    for limit in range(1, 200):
+        root = tmp_path / str(limit) / "prompts"
+        for name, (seed, text) in setup.items():
+            VoiceLibrary(root).save(name, crashing.make_prompt(seed), {"text": text})
+        running = VoiceLibrary(root)
+        status = crash_at(limit, root, op)
+        for name, state in observed(running).items():
+            assert state in (setup.get(name), after.get(name)), (limit, name, state)
+        restarted = VoiceLibrary(root)
+        assert observed(restarted) in (setup, after), limit
+        expected = {f"{n}{suffix}" for n in observed(restarted) for suffix in (".npz", ".json")}
+        assert files_under(root) == sorted(expected), limit
+        if status == 0:
+            assert observed(restarted) == after
+            return limit
+    raise AssertionError("the operation never finished")
+
+
+def test_a_save_killed_at_any_moment_leaves_the_old_state_or_the_new(tmp_path):
+    assert crash_everywhere(tmp_path, {"keep": (0, "kept")}, {"op": "save", "name": "x", "seed": 1, "text": "new"},
+                            {"keep": (0, "kept"), "x": (1, "new")}) > 3
+
+
+def test_an_overwrite_killed_at_any_moment_never_mixes_two_voices(tmp_path):
+    op = {"op": "save", "name": "x", "seed": 2, "text": "second", "overwrite": True}
+    assert crash_everywhere(tmp_path, {"x": (1, "first")}, op, {"x": (2, "second")}) > 3
+
+
+def test_a_rename_killed_at_any_moment_moves_voice_and_sidecar_together(tmp_path):
+    op = {"op": "rename", "old": "a", "new": "b", "overwrite": True}
+    assert crash_everywhere(tmp_path, {"a": (1, "a"), "b": (2, "b")}, op, {"b": (1, "a")}) > 3
+
+
+def test_a_delete_killed_at_any_moment_leaves_no_orphan_sidecar(tmp_path):
+    op = {"op": "delete", "name": "a"}
+    assert crash_everywhere(tmp_path, {"a": (1, "a"), "b": (2, "b")}, op, {"b": (2, "b")}) > 1
+
+
+def test_leftovers_of_older_crashes_are_cleaned_on_open(lib, prompt):
+    lib.save("real", prompt)
+    (lib.root / ".victim.npz.k2j4x0aa.tmp").write_bytes(b"\x00" * 65536)  # atomic write cut short
+    (lib.root / ".victim.json.9dk3mmzz.tmp").write_text("{")
+    (lib.root / "victim.json").write_text('{"created": "2024-01-01T00:00:00+00:00"}')  # its .npz is gone
+    (lib.root / "notes.json").write_text('{"mine": true}')  # not a sidecar of ours: kept
+    assert [v.name for v in lib.list()] == ["real"]
+    assert [v.name for v in VoiceLibrary(lib.root).list()] == ["real"]
+    assert files_under(lib.root) == ["notes.json", "real.json", "real.npz"]
