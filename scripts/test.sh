@@ -17,9 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# torch 2.13.0 first: the CPU build where one is at hand; otherwise pip's default build.
-python -m pip install -q --disable-pip-version-check "torch==2.13.0"
-python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# The exact versions of requirements-lock.txt (the tested ones). torch first: the CPU build where
+# one is at hand; otherwise pip's default build.
+python -m pip install -q --disable-pip-version-check torch -c requirements-lock.txt
+python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c requirements-lock.txt
 
 ruff format --check .
 ruff check .
