@@ -12,6 +12,7 @@ import soundfile as sf
 import bark_perform
 from cloning import QUANTIZERS, CloneOptions, VoiceCloner
 from cloning.__main__ import main
+from core import fileio
 from core.errors import InputError, ModelFileError
 from core.options import GenerationOptions
 from core.voice import VoicePrompt
@@ -145,18 +146,18 @@ def test_hostile_names_are_refused_before_anything_runs(cloner, clips, tmp_path,
 def test_a_failed_write_removes_what_this_call_wrote(cloner, clips, engine, monkeypatch, library_files):
     cloner.clone(clips["wav"], "keep-2")  # an older voice that variant 2 will overwrite
     old = (engine.library.root / "keep-2.npz").read_bytes()
-    real_save, calls = engine.library.save, []
+    real_write, calls = fileio.FileSet.write, []
 
-    def failing_save(name, prompt, metadata=None, *, overwrite=False):
+    def failing_write(self, name, data):
         calls.append(name)
-        if len(calls) == 3:
+        if name == "keep-3.npz":
             raise OSError("disk full")
-        return real_save(name, prompt, metadata, overwrite=overwrite)
+        real_write(self, name, data)
 
-    monkeypatch.setattr(engine.library, "save", failing_save)
+    monkeypatch.setattr(fileio.FileSet, "write", failing_write)
     with pytest.raises(OSError, match="disk full"):
         cloner.clone(clips["wav"], "keep", CloneOptions(variants=3), overwrite=True)
-    assert calls == ["keep", "keep-2", "keep-3"]
+    assert calls == ["keep.npz", "keep.json", "keep-2.npz", "keep-2.json", "keep-3.npz"]
     assert library_files() == ["keep-2.json", "keep-2.npz"]
     assert (engine.library.root / "keep-2.npz").read_bytes() == old
 

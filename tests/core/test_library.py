@@ -628,8 +628,15 @@ def crash_everywhere(tmp_path: Path, setup: dict, op: dict, after: dict) -> int:
 
 
 def test_a_save_killed_at_any_moment_leaves_the_old_state_or_the_new(tmp_path):
-    assert crash_everywhere(tmp_path, {"keep": (0, "kept")}, {"op": "save", "name": "x", "seed": 1, "text": "new"},
-                            {"keep": (0, "kept"), "x": (1, "new")}) > 3
+    assert (
+        crash_everywhere(
+            tmp_path,
+            {"keep": (0, "kept")},
+            {"op": "save", "name": "x", "seed": 1, "text": "new"},
+            {"keep": (0, "kept"), "x": (1, "new")},
+        )
+        > 3
+    )
 
 
 def test_an_overwrite_killed_at_any_moment_never_mixes_two_voices(tmp_path):
