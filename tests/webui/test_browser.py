@@ -24,7 +24,10 @@ from .helpers import voice_clip
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = 60_000  # how long to wait for a state of the page before failing
+# A full-page screenshot repaints the whole page (no GPU) and waits for the fonts: slow on a busy
+# machine, and only a picture for a person, so it gets its own, longer limit.
+SCREENSHOT_TIMEOUT_MS = 120_000
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 
@@ -58,9 +61,11 @@ class Screenshots:
             self.folders.append(Path(os.environ["SCREENSHOT_DIR"]))
 
     def __call__(self, name: str) -> None:
+        # Animations stopped and the caret hidden: a still page, taken once and written to each folder.
+        png = self.page.screenshot(full_page=True, animations="disabled", caret="hide", timeout=SCREENSHOT_TIMEOUT_MS)
         for folder in self.folders:
             folder.mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            (folder / f"{name}.png").write_bytes(png)
 
 
 def test_generate_clone_and_find_the_voice(served, page, tmp_path):
@@ -111,6 +116,8 @@ def cancel_a_long_generation(page, shot) -> None:
     page.locator("#max-duration input").fill("0")  # Bark's maximum, about 2 s a segment on the tiny models
     page.locator("#max-duration input").press("Tab")
     page.locator("#generate").click()
+    # The status of the first generation ("Done: ...") is gone before Cancel's answer is read.
+    playwright.expect(page.locator("#status")).not_to_contain_text("Done", timeout=TIMEOUT_MS)
     page.get_by_text(re.compile(r"Segment 1(–\d+)?/\d+ · ")).first.wait_for()
     shot("2-generating")
     page.get_by_role("button", name="Cancel").click()
