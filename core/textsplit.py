@@ -21,7 +21,14 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+import regex
+
 from .errors import InputError
+
+try:
+    from re import _parser as _re_parser  # Python 3.11+
+except ImportError:  # Python 3.10
+    import sre_parse as _re_parser
 
 SPLIT_MODES = ("sentence", "line", "word", "char", "separator", "regex", "none")
 _CHAR_GOAL_MODES = ("sentence", "line", "char", "separator", "regex")  # goal_length in characters
@@ -29,6 +36,16 @@ MIN_MAX_LENGTH = 20
 MAX_MAX_LENGTH = 400
 MAX_JITTER = 0.5
 MAX_TAG_CHARS = 40  # text inside `[...]`
+
+# A user's pattern (mode "regex") runs in the `regex` package, whose matcher has a time budget and lets go of
+# the GIL; `re` holds the GIL for as long as a backtracking pattern takes, which can be forever.
+PATTERN_BUDGET_S = 1.0  # matching time for one split; honest patterns take ~1-20 ms on 100,000 characters
+MAX_PATTERN_CHARS = 1000
+MAX_PATTERN_SIZE = 10_000  # items with each repeat's body counted {min} times: how `regex` compiles it
+_PATTERN_DIALECT = regex.VERSION0  # the `re`-compatible one
+_REPEATS = frozenset(
+    getattr(_re_parser, name) for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(_re_parser, name)
+)
 
 # Every regex here is linear: no nested quantifiers, and each bounded or stopped by its own delimiter.
 _TAG = re.compile(rf"\[[^\[\]♪\n]{{1,{MAX_TAG_CHARS}}}\]")
@@ -96,17 +113,66 @@ def _check_whole(name: str, value: object, low: int, high: int) -> None:
         raise InputError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
 
 
-def _compile_pattern(pattern: str) -> re.Pattern[str]:
-    """The regex of mode "regex"; InputError when it is empty, invalid or matches the empty text."""
+def _compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """The regex of mode "regex", in Python's `re` syntax.
+
+    InputError when it is empty, too long, invalid, repeats too much to compile or matches the empty text.
+    """
     if not isinstance(pattern, str) or not pattern:
         raise InputError("pattern must be a non-empty regular expression in split mode 'regex'")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InputError(f"pattern is {len(pattern):,} characters; the limit is {MAX_PATTERN_CHARS:,}")
     try:
-        compiled = re.compile(pattern)
-    except re.error as e:
+        re.compile(pattern)  # the syntax users know, checked by `re` (which never expands repeats)
+        size = _pattern_size(_re_parser.parse(pattern))
+    except (re.error, OverflowError) as e:
         raise InputError(f"pattern {pattern!r} is not a valid regular expression: {e}") from None
-    if compiled.search("") is not None:
+    except RecursionError:
+        raise InputError(f"pattern {pattern[:40]!r}... nests its groups too deeply; use fewer parentheses") from None
+    if size > MAX_PATTERN_SIZE:
+        raise InputError(
+            f"pattern {pattern!r} repeats too much (its {{n}} repeat counts expand it to {size:,} items; at most "
+            f"{MAX_PATTERN_SIZE:,}); use smaller counts, or + and * for 'one or more' and 'any number'"
+        )
+    compiled = regex.compile(pattern, _PATTERN_DIALECT)
+    if next(_matches(compiled, "", pattern), None) is not None:
         raise InputError(f"pattern {pattern!r} matches empty text; give a pattern that needs a character")
     return compiled
+
+
+def _pattern_size(items: _re_parser.SubPattern) -> int:
+    """How many items `regex` compiles `items` into: a repeat's body is copied {min} times."""
+    size = 0
+    for op, arguments in items:
+        inner = sum(_pattern_size(sub) for sub in _subpatterns(arguments))
+        size += max(arguments[0], 1) * inner if op in _REPEATS else 1 + inner
+    return size
+
+
+def _subpatterns(arguments: object) -> Iterator[_re_parser.SubPattern]:
+    """The parsed subpatterns among an item's arguments (a group's body, a repeat's, each branch, ...)."""
+    if isinstance(arguments, _re_parser.SubPattern):
+        yield arguments
+    elif isinstance(arguments, tuple | list):
+        for argument in arguments:
+            yield from _subpatterns(argument)
+
+
+def _matches(compiled: regex.Pattern[str], text: str, pattern: str) -> Iterator[regex.Match[str]]:
+    """compiled.finditer(text) within PATTERN_BUDGET_S of matching in all, with the GIL released meanwhile."""
+    try:
+        yield from compiled.finditer(text, timeout=PATTERN_BUDGET_S, concurrent=True)
+    except TimeoutError:
+        raise InputError(
+            f"pattern {pattern!r} took too long on this text (over {PATTERN_BUDGET_S:g} s; it backtracks too much); "
+            "use a simpler pattern: no repeat of a repeat such as (a+)+ and no overlapping alternatives such as "
+            "(a|a)+, e.g. [.!?]\\s+ or (?=Chapter)"
+        ) from None
+
+
+def _pattern_spans(pattern: str, text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each match of the user's pattern in `text`, as re.finditer gives them."""
+    return (m.span() for m in _matches(_compile_pattern(pattern), text, pattern))
 
 
 @dataclass(frozen=True)
@@ -318,8 +384,7 @@ class _Splitter:
         return self._occurrence_cuts(spans)
 
     def _regex_cuts(self) -> list[int]:
-        spans = (m.span() for m in _compile_pattern(self.opts.pattern).finditer(self.text))
-        return self._occurrence_cuts(spans)
+        return self._occurrence_cuts(_pattern_spans(self.opts.pattern, self.text))
 
     def _occurrence_cuts(self, spans: Iterable[tuple[int, int]]) -> list[int]:
         """A cut after each occurrence; an occurrence after an empty part joins the part before."""

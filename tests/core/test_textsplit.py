@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import InputError
-from core.textsplit import SPLIT_MODES, Segment, SplitOptions, split_text
+from core.textsplit import MAX_PATTERN_CHARS, SPLIT_MODES, Segment, SplitOptions, _pattern_spans, split_text
 
 CUT_MODES = tuple(m for m in SPLIT_MODES if m != "none")
 TAG = re.compile(r"\[[^\[\]♪\n]{1,40}\]")  # Bark's bracket tags, as the splitter defines them
@@ -262,10 +262,139 @@ def test_jitter_is_deterministic_per_seed() -> None:
     ids=["prose", "one-word", "dots", "newlines", "openers"],
 )
 @pytest.mark.parametrize("mode", ["sentence", "line", "word", "char"])
-def test_one_megabyte_is_fast(text: str, mode: str) -> None:
+def test_one_megabyte_splits(text: str, mode: str) -> None:
+    """A megabyte in the worst shapes splits correctly (its speed: bench/bench_textsplit.py)."""
     options = SplitOptions(mode=mode)
-    start = time.perf_counter()
-    segments = split_text(text, options)
-    elapsed = time.perf_counter() - start
-    assert segments[-1].end == len(text)
-    assert elapsed < 5.0, f"{elapsed:.1f} s"
+    check_segments(text, split_text(text, options), options)
+
+
+# -- user patterns ------------------------------------------------------------------------------
+
+
+def regex_options(pattern: str) -> SplitOptions:
+    return SplitOptions(mode="regex", pattern=pattern)
+
+
+ORDINARY_PATTERNS = [
+    r"\n\n+",
+    r"(?=Chapter \d+)",
+    r"[.!?]\s+",
+    r"(?<=\.)\s",
+    r"\b(?:said|asked)\b",
+    r"(?i)the\s+",
+    r"(?m)^\w",
+    r"[^.]*\.",
+    r"(?:\w+\W+){3}",
+    r"(\w)\1",
+    r"\d{1,3}(?:,\d{3})*",
+    r"—|–",
+    r"[，。]",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=texts, pattern=st.sampled_from(ORDINARY_PATTERNS))
+def test_ordinary_patterns_match_as_python_re_does(text: str, pattern: str) -> None:
+    assert list(_pattern_spans(pattern, text)) == [m.span() for m in re.finditer(pattern, text)]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("(a|a)+b", "a" * 40),  # 2**40 ways to fail at the first position
+        ("(a|aa)+b", "a" * 100_000),
+        ("(a+)+b", "a" * 10_000),  # cubic in the regex package, exponential in re
+    ],
+    ids=["alternatives", "alternatives-100k", "nested-10k"],
+)
+def test_backtracking_pattern_is_input_error(pattern: str, text: str) -> None:
+    with pytest.raises(InputError, match=r"^pattern .* took too long on this text.*simpler pattern"):
+        split_text(text, regex_options(pattern))
+
+
+def test_the_issue_pattern_ends() -> None:
+    """Issue 11's request: the regex package sees through (a+)+b here; a budget would stop it otherwise."""
+    try:
+        segments = split_text("a" * 40, regex_options("(a+)+b"))
+    except InputError as e:
+        assert str(e).startswith("pattern ")
+    else:
+        assert [s.text for s in segments] == ["a" * 40]
+
+
+def test_the_budget_covers_the_whole_text() -> None:
+    """Each match is cheap (2**17 steps), thousands of them are not: the budget is per split, not per match."""
+    text = ("a" * 16 + "b") * 5_000
+    with pytest.raises(InputError, match="took too long"):
+        split_text(text, regex_options(r"(?:(a|a)+c)|b"))
+
+
+def test_other_threads_run_while_a_pattern_is_matched() -> None:
+    """The matcher lets go of the GIL: work that needs it finishes while a hostile pattern is still running."""
+    matching = threading.Event()
+    finished_while_matching: list[bool] = []
+
+    def other_work() -> None:
+        matching.wait()
+        sum(range(2_000_000))  # Python bytecode: runs only while holding the GIL
+        finished_while_matching.append(matching.is_set())
+
+    worker = threading.Thread(target=other_work)
+    worker.start()
+    matching.set()
+    try:
+        with pytest.raises(InputError, match="took too long"):
+            split_text("a" * 40, regex_options("(a|a)+b"))
+    finally:
+        matching.clear()
+        worker.join()
+    assert finished_while_matching == [True]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\w{4000000000}",  # the regex package compiles a repeat by copying its body: hours
+        r"(?:ab|cd){1000000}",  # ... or a crash (a segfault in regex 2026.5)
+        r"(?:(?:a{1000}){1000}){1000}",
+        r"(?:x|y){20000,}",
+    ],
+)
+def test_huge_repeat_counts_are_input_error(pattern: str) -> None:
+    with pytest.raises(InputError, match=r"^pattern .* repeats too much"):
+        regex_options(pattern)
+
+
+def test_ordinary_repeat_counts_are_fine() -> None:
+    dates = cleans("On 2024-01-02 x 2025-03-04 y", mode="regex", pattern=r"\d{4}-\d{2}-\d{2}", goal_length=1)
+    assert dates == ["On 2024-01-02", "x 2025-03-04", "y"]
+    runs = cleans("x" + "ab" * 150 + " y", mode="regex", pattern=r"(?:ab){150}", goal_length=1, max_length=400)
+    assert runs == ["x" + "ab" * 150, "y"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("(", "not a valid regular expression"),
+        ("a{99999999999}", "not a valid regular expression"),
+        (r"\p{L}", "not a valid regular expression"),  # the regex package's syntax: patterns are Python's re
+        ("(?<=a+)b", "not a valid regular expression"),
+        ("a*", "matches empty text"),
+        ("(?:(a|a)+b)?", "matches empty text"),
+        ("x" * (MAX_PATTERN_CHARS + 1), "characters"),
+        ("(" * 490 + "a" + ")" * 490, ""),  # invalid or too deep, either way one message
+    ],
+    ids=[
+        "unclosed",
+        "count-overflow",
+        "regex-only-syntax",
+        "lookbehind-width",
+        "empty",
+        "empty-hostile",
+        "long",
+        "deep",
+    ],
+)
+def test_bad_patterns_are_input_error(pattern: str, message: str) -> None:
+    with pytest.raises(InputError, match=rf"^pattern .*{message}"):
+        regex_options(pattern)
