@@ -79,7 +79,9 @@ class SplitOptions:
         (one Bark generation speaks about 15 s, roughly 220 characters).
     jitter: 0..0.5; each segment's goal is drawn in goal_length * (1 ± jitter).
     separator: mode "separator" cuts after each occurrence of this string.
-    pattern: mode "regex" cuts after each match of this regular expression.
+    pattern: mode "regex" cuts after each match of this regular expression, in Python's `re` syntax (run
+        by the `regex` package, whose \\w also takes combining marks, as in Hindi, but not ² or ½), within
+        PATTERN_BUDGET_S of matching.
     """
 
     mode: str = "sentence"

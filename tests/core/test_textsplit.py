@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -292,8 +293,14 @@ ORDINARY_PATTERNS = [
 ]
 
 
-@settings(max_examples=60, deadline=None)
-@given(text=texts, pattern=st.sampled_from(ORDINARY_PATTERNS))
+# Where the regex package and re differ: its \w follows Unicode (combining marks, ‿ and Ⓐ are word characters;
+# ² and ½ are not), its \s leaves out the control characters \x1c-\x1f, and its Unicode tables are newer.
+DIALECT_GAPS = frozenset(("Mn", "Mc", "Me", "Pc", "No", "So", "Cn", "Cf", "Cc"))
+re_texts = texts.map(lambda t: "".join(c for c in t if c in "\t\n\r_" or unicodedata.category(c) not in DIALECT_GAPS))
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=re_texts, pattern=st.sampled_from(ORDINARY_PATTERNS))
 def test_ordinary_patterns_match_as_python_re_does(text: str, pattern: str) -> None:
     assert list(_pattern_spans(pattern, text)) == [m.span() for m in re.finditer(pattern, text)]
 
