@@ -4,6 +4,10 @@ Each output is `<timestamp>_<slug of the text>.<format>` in the output directory
 beside it (the text, the voice, every setting and the seed: enough to generate it again) and,
 when asked for, a `.npz` holding the generation's own voice prompt. The output directory is
 also the history: `list_outputs` reads it back, newest first.
+
+An output's files are one `FileSet`, the .json published last: they appear (and go) whole or not
+at all, whenever the process dies; what a crashed run left is finished or thrown away by
+`recover_outputs` (which every write runs first), and never listed meanwhile.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .audio import write_audio
+from .audio import encode_audio
 from .engine import Engine, GenerationResult
 from .errors import BarkError, InputError
-from .fileio import atomic_write_text
+from .fileio import FileSet, recover
 from .options import GenerationOptions
 from .textsplit import Segment
 from .voice import VoicePrompt
@@ -54,23 +58,15 @@ def slugify(text: str, max_chars: int = MAX_SLUG_CHARS) -> str:
     return slug
 
 
-def reserve_output(directory: Path, stem: str, fmt: str) -> tuple[Path, Path]:
-    """(audio, json) paths that did not exist, created empty so no other run takes them."""
-    directory.mkdir(parents=True, exist_ok=True)
+def reserve_output(files: FileSet, stem: str, fmt: str) -> tuple[str, str]:
+    """(audio, json) names that did not exist in `files.folder`, claimed so that no other run takes them."""
     for n in range(1, 10_000):
         name = stem if n == 1 else f"{stem}-{n}"
-        audio, sidecar = directory / f"{name}.{fmt}", directory / f"{name}.json"
-        try:
-            audio.open("x").close()
-        except FileExistsError:
-            continue
-        try:
-            sidecar.open("x").close()
-        except FileExistsError:
-            audio.unlink()
-            continue
-        return audio, sidecar
-    raise BarkError(f"could not find a free file name for {stem} in {directory}")
+        audio, sidecar = f"{name}.{fmt}", f"{name}.json"
+        # the json first: it names the output. A claim left unused is removed when the set is published.
+        if files.claim(sidecar) and files.claim(audio):
+            return audio, sidecar
+    raise BarkError(f"could not find a free file name for {stem} in the outputs folder")
 
 
 def output_record(result: GenerationResult, engine: Engine, fmt: str, audio: Path) -> dict:
@@ -103,23 +99,22 @@ def write_outputs(
     extra: more keys for the JSON (e.g. where the voice came from).
     """
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{slugify(result.text)}"
-    audio, sidecar = reserve_output(directory, stem, fmt)
-    record = {**output_record(result, engine, fmt, audio), **(extra or {})}
-    voice = audio.with_suffix(VOICE_SUFFIX) if save_voice and result.voice is not None else None
-    try:
-        write_audio(audio, result.audio, result.sample_rate, fmt)
-        if voice is not None:
-            result.voice.save(voice)
-            record["voice_file"] = voice.name
-        atomic_write_text(sidecar, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    except BaseException:
-        for path in (audio, sidecar):  # drop the placeholders that were never written
-            if path.exists() and path.stat().st_size == 0:
-                path.unlink()
-        if voice is not None:
-            voice.unlink(missing_ok=True)
-        raise
+    encoded = encode_audio(result.audio, result.sample_rate, fmt)  # a bad format fails before any write
+    recover_outputs(directory)
+    with FileSet(directory) as files:
+        audio, sidecar = (directory / name for name in reserve_output(files, stem, fmt))
+        record = {**output_record(result, engine, fmt, audio), **(extra or {})}
+        files.write(audio.name, encoded)
+        if save_voice and result.voice is not None:
+            record["voice_file"] = audio.with_suffix(VOICE_SUFFIX).name
+            files.write(record["voice_file"], result.voice.to_bytes())
+        files.write(sidecar.name, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return audio, sidecar, record
+
+
+def recover_outputs(directory: Path) -> None:
+    """Finish, or throw away, the outputs that crashed runs left half written (see core.fileio)."""
+    recover(directory)
 
 
 # Reading the history back
@@ -185,17 +180,17 @@ def get_output(directory: Path, entry_id: str) -> OutputEntry:
         raise InputError(f"{entry_id!r} is not the name of an output")
     entry = _read_entry(directory, directory / f"{entry_id}.json")
     if entry is None:
-        raise InputError(f"no output named {entry_id!r} in {directory}; it may have been deleted")
+        raise InputError(f"no output named {entry_id!r} in the outputs folder; it may have been deleted")
     return entry
 
 
 def delete_output(directory: Path, entry_id: str) -> None:
-    """Delete an output's audio, voice and JSON (the JSON last, so a failure leaves it listed)."""
+    """Delete an output's JSON, audio and voice, as one set (the JSON first: it is gone from the history)."""
     entry = get_output(directory, entry_id)
-    entry.audio.unlink(missing_ok=True)
-    if entry.voice is not None:
-        entry.voice.unlink(missing_ok=True)
-    entry.sidecar.unlink(missing_ok=True)
+    with FileSet(directory) as files:
+        for path in (entry.sidecar, entry.audio, entry.voice):
+            if path is not None:
+                files.remove(path.name)
 
 
 def _read_entry(directory: Path, sidecar: Path) -> OutputEntry | None:

@@ -5,6 +5,12 @@
 Exit status 0: the operation finished before the N-th call; 99: it died there. The file-system calls
 counted are the ones that change what is on disk or make it durable (open, mkdir, fsync, replace,
 rename, unlink, rmdir), so trying N = 1, 2, ... until 0 visits every moment that matters.
+
+    python -m tests.core.crashing outputs FOLDER
+
+The same for `write_outputs`, in one process: for N = 1, 2, ... a forked child writes one output
+(audio, voice, JSON) into FOLDER/N and dies at its N-th call; prints "N STATUS" for each, until one
+finishes. (The process imports torch but never computes with it, so forking is safe.)
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -57,8 +64,33 @@ def run(library: VoiceLibrary, op: dict) -> None:
         raise ValueError(op["op"])
 
 
+def crash_outputs(folder: Path) -> None:
+    from core.engine import Engine, EngineSettings, GenerationResult, SegmentResult
+    from core.options import GenerationOptions
+    from core.outputs import write_outputs
+
+    engine = Engine(EngineSettings(models_dir=folder / "models", prompts_dir=folder / "prompts", device="cpu"))
+    prompt, audio = make_prompt(1), np.linspace(-0.5, 0.5, 9600, dtype=np.float32)
+    segment = SegmentResult(0, "Hello.", 1, prompt.semantic, prompt.coarse, prompt.fine, audio, 3)
+    result = GenerationResult(audio, 24_000, 1, "Hello.", None, GenerationOptions(), (segment,))
+    for limit in range(1, 200):
+        pid = os.fork()
+        if pid == 0:
+            die_at(limit)
+            write_outputs(result, engine, folder / str(limit), "wav", save_voice=True)
+            os._exit(0)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        print(limit, status, flush=True)
+        if status == 0:
+            return
+    raise SystemExit("write_outputs never finished")
+
+
 if __name__ == "__main__":
-    limit, root, op = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    library = VoiceLibrary(root)
-    die_at(limit)
-    run(library, op)
+    if sys.argv[1] == "outputs":
+        crash_outputs(Path(sys.argv[2]))
+    else:
+        limit, root, op = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+        library = VoiceLibrary(root)
+        die_at(limit)
+        run(library, op)
