@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -72,7 +73,7 @@ def test_generate_clone_and_find_the_voice(served, page, tmp_path):
     shot = Screenshots(page, tmp_path / "screenshots")
     generate(page)
     shot("1-generate")
-    cancel_a_long_generation(page, shot)
+    cancel_a_long_generation(page, shot, served)
 
     clone(page, voice_clip(tmp_path / "speaker.wav"), "Robot")
     shot("3-clone")
@@ -111,19 +112,41 @@ def generate(page) -> None:
     assert int(page.locator("#seed-used input").input_value()) >= 0
 
 
-def cancel_a_long_generation(page, shot) -> None:
+def cancel_a_long_generation(page, shot, served: Served) -> None:
     page.locator("#text textarea").fill("This is one of many sentences, each a segment of its own. " * 30)
     page.locator("#max-duration input").fill("0")  # Bark's maximum, about 2 s a segment on the tiny models
     page.locator("#max-duration input").press("Tab")
-    page.locator("#generate").click()
-    # The status of the first generation ("Done: ...") is gone before Cancel's answer is read.
-    playwright.expect(page.locator("#status")).not_to_contain_text("Done", timeout=TIMEOUT_MS)
-    page.get_by_text(re.compile(r"Segment 1(–\d+)?/\d+ · ")).first.wait_for()
-    shot("2-generating")
-    page.get_by_role("button", name="Cancel").click()
-    status = page.locator("#status").get_by_text(re.compile("Cancelled|Done"))
-    status.wait_for()
-    assert status.inner_text() == "Cancelled."
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(served.engine, "generate", held_after_the_first_step(served.engine.generate))
+        page.locator("#generate").click()
+        # The status of the first generation ("Done: ...") is gone before Cancel's answer is read.
+        playwright.expect(page.locator("#status")).not_to_contain_text("Done", timeout=TIMEOUT_MS)
+        page.get_by_text(re.compile(r"Segment 1(–\d+)?/\d+ · ")).first.wait_for()
+        shot("2-generating")
+        page.get_by_role("button", name="Cancel").click()
+        status = page.locator("#status").get_by_text(re.compile("Cancelled|Done"))
+        status.wait_for()
+        assert status.inner_text() == "Cancelled."
+
+
+def held_after_the_first_step(generate):
+    """Engine.generate whose first progress report waits (up to TIMEOUT_MS) for the cancel event: the
+    generation is still running when Cancel is pressed, however slow the machine (on a busy one the
+    whole generation could otherwise end before the click lands). Cancel must then stop it."""
+
+    def held(text, voice=None, options=None, progress=None, cancel=None, **kwargs):
+        first = threading.Event()
+
+        def report(p) -> None:
+            if progress is not None:
+                progress(p)
+            if cancel is not None and not first.is_set():
+                first.set()
+                cancel.wait(TIMEOUT_MS / 1000)
+
+        return generate(text, voice, options, report, cancel, **kwargs)
+
+    return held
 
 
 def pick_a_row_after_another_program_wrote_one(page, served: Served) -> None:
