@@ -238,7 +238,7 @@ class Engine:
             return self.library.get(name), name
         raise VoiceError(
             f"No voice named '{name}': it is not one of Suno's presets (like v2/en_speaker_6), not an .npz file, "
-            f"and not in your voice library ({self.library.root}). List the voices with --list-voices."
+            "and not in your voice library. List the voices with --list-voices."
         )
 
     # Planning
