@@ -159,7 +159,9 @@ class FileSet:
         except BaseException:  # published in part: the next `recover` finishes it
             self._lock.release(remove=False)
             raise
-        _remove_staging(self._staging, self._lock)
+        with contextlib.suppress(OSError):  # published: a staging folder left here, `recover` throws away
+            _remove_staging(self._staging, self._lock)
+        self._lock.release(remove=False)
 
 
 def recover(folder: str | os.PathLike, names: Iterable[str] | None = None) -> set[str]:
