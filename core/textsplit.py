@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import regex
 
 from .errors import InputError
+from .fields import check_fields, one_of, ranged
 
 try:
     from re import _parser as _re_parser  # Python 3.11+
@@ -41,6 +42,7 @@ MAX_TAG_CHARS = 40  # text inside `[...]`
 # the GIL; `re` holds the GIL for as long as a backtracking pattern takes, which can be forever.
 PATTERN_BUDGET_S = 1.0  # matching time for one split; honest patterns take ~1-20 ms on 100,000 characters
 MAX_PATTERN_CHARS = 1000
+MAX_PATTERN_DEPTH = 100  # groups within groups; deeper ones exhaust the parsers' recursion (re's and regex's)
 MAX_PATTERN_SIZE = 10_000  # items with each repeat's body counted {min} times: how `regex` compiles it
 _PATTERN_DIALECT = regex.VERSION0  # the `re`-compatible one
 _REPEATS = frozenset(
@@ -84,35 +86,45 @@ class SplitOptions:
         PATTERN_BUDGET_S of matching.
     """
 
-    mode: str = "sentence"
-    goal_length: int = 150
-    max_length: int = 220
-    jitter: float = 0.0
+    mode: str = one_of("sentence", SPLIT_MODES)
+    goal_length: int = ranged(150, 1, 10**6)
+    max_length: int = ranged(220, MIN_MAX_LENGTH, MAX_MAX_LENGTH)
+    jitter: float = ranged(0.0, 0.0, MAX_JITTER)
     separator: str = ""
     pattern: str = ""
 
     def __post_init__(self) -> None:
-        if self.mode not in SPLIT_MODES:
-            raise InputError(f"split mode must be one of {', '.join(SPLIT_MODES)}; got {self.mode!r}")
-        _check_whole("max_length", self.max_length, MIN_MAX_LENGTH, MAX_MAX_LENGTH)
-        _check_whole("goal_length", self.goal_length, 1, 10**6)
+        check_fields(self)
         if self.mode in _CHAR_GOAL_MODES and self.goal_length > self.max_length:
             raise InputError(
                 f"goal_length ({self.goal_length}) must not exceed max_length ({self.max_length}) "
                 f"in split mode {self.mode!r}; lower goal_length or raise max_length"
             )
-        jitter_ok = isinstance(self.jitter, int | float) and not isinstance(self.jitter, bool)
-        if not jitter_ok or not 0.0 <= self.jitter <= MAX_JITTER:
-            raise InputError(f"jitter must be a number from 0 to {MAX_JITTER}; got {self.jitter!r}")
         if self.mode == "separator" and (not isinstance(self.separator, str) or not self.separator):
             raise InputError("separator must be a non-empty string in split mode 'separator'")
         if self.mode == "regex":
             _compile_pattern(self.pattern)
 
 
-def _check_whole(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
+def _group_depth(pattern: str) -> int:
+    """How deep the pattern's parentheses nest (escaped ones and those in [...] do not count)."""
+    depth = deepest = 0
+    in_class = escaped = False
+    for i, c in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif in_class:
+            in_class = c != "]" or pattern[i - 1] == "[" or pattern[i - 2 : i] == "[^"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")":
+            depth -= 1
+    return deepest
 
 
 def _compile_pattern(pattern: str) -> regex.Pattern[str]:
@@ -124,6 +136,8 @@ def _compile_pattern(pattern: str) -> regex.Pattern[str]:
         raise InputError("pattern must be a non-empty regular expression in split mode 'regex'")
     if len(pattern) > MAX_PATTERN_CHARS:
         raise InputError(f"pattern is {len(pattern):,} characters; the limit is {MAX_PATTERN_CHARS:,}")
+    if _group_depth(pattern) > MAX_PATTERN_DEPTH:
+        raise InputError(f"pattern {pattern[:40]!r}... nests its groups too deeply; use fewer parentheses")
     try:
         re.compile(pattern)  # the syntax users know, checked by `re` (which never expands repeats)
         size = _pattern_size(_re_parser.parse(pattern))

@@ -8,12 +8,12 @@ GenerationOptions itself, whose messages name the field.
 from __future__ import annotations
 
 import dataclasses
-import typing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from core.errors import InputError
+from core.fields import CHOICES, RANGE, field_types
 from core.options import MAX_TEXT_CHARS, GenerationOptions
 from core.textsplit import SplitOptions
 
@@ -25,27 +25,36 @@ RESPONSE_FORMATS = ("mp3", "opus", "flac", "wav", "pcm")
 
 
 def _optional_fields(cls: type, replace: dict[str, Any] | None = None) -> dict[str, Any]:
-    """pydantic field definitions: each dataclass field, optional, default None (= engine default)."""
-    hints = typing.get_type_hints(cls)
+    """pydantic field definitions: each dataclass field, optional, default None (= engine default), with
+    the range or choices its metadata gives (core.fields), so the schema says what the engine accepts."""
+    kinds = field_types(cls)
     replace = replace or {}
     fields = {}
     for f in dataclasses.fields(cls):
-        kind = replace.get(f.name, hints[f.name])
+        kind = replace.get(f.name, kinds[f.name][0])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        shown = "" if dataclasses.is_dataclass(default) else f"; default {default!r}"
-        fields[f.name] = (kind | None, Field(None, description=f"{cls.__name__}.{f.name}{shown}"))
+        optional = kinds[f.name][1]
+        shown = (
+            "" if dataclasses.is_dataclass(default) else f"; default {default!r}" + ("; null: off" if optional else "")
+        )
+        limits = {}
+        if RANGE in f.metadata:
+            limits = dict(zip(("ge", "le"), f.metadata[RANGE], strict=True))
+        elif CHOICES in f.metadata:
+            kind = Literal[f.metadata[CHOICES]]
+        fields[f.name] = (kind | None, Field(None, description=f"{cls.__name__}.{f.name}{shown}", **limits))
     return fields
 
 
 SplitFields = create_model(
     "SplitFields",
-    __config__=ConfigDict(extra="forbid"),
+    __config__=ConfigDict(extra="forbid", strict=True),
     __doc__="How long text is cut into segments (core.textsplit.SplitOptions); every field optional.",
     **_optional_fields(SplitOptions),
 )
 OptionFields = create_model(
     "OptionFields",
-    __config__=ConfigDict(extra="forbid"),
+    __config__=ConfigDict(extra="forbid", strict=True),
     __doc__="Every generation option (core.options.GenerationOptions); every field optional.",
     **_optional_fields(GenerationOptions, {"split": SplitFields}),
 )
@@ -53,14 +62,19 @@ OptionFields = create_model(
 
 def options_from(body: BaseModel, renames: dict[str, str] | None = None) -> GenerationOptions:
     """The GenerationOptions of a request: the option fields it set (InputError names a bad one)."""
-    option_names = set(OptionFields.model_fields)
-    given = body.model_dump(exclude_unset=True)
-    values = {k: v for k, v in given.items() if k in option_names}
+    kinds = field_types(GenerationOptions)
+    # null keeps the default of an option that cannot be off, and turns off one that can (top-k, ...)
+    given = {
+        k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or kinds.get(k, (None, False))[1]
+    }
+    values = {k: v for k, v in given.items() if k in kinds}
     for old, new in (renames or {}).items():
         if old in given:
             if new in given:
                 raise InputError(f"give either {old} or {new}, not both (they are the same option)")
             values[new] = given[old]
+    if isinstance(values.get("split"), dict):
+        values["split"] = {k: v for k, v in values["split"].items() if v is not None}
     return GenerationOptions.from_dict(values)
 
 
@@ -69,6 +83,7 @@ class GenerateAudioRequest(OptionFields):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [{"text": "Hello there.", "voice_preset": "v2/en_speaker_6", "fine_temperature": 0.5}]
         },
@@ -86,6 +101,7 @@ class SpeechRequest(OptionFields):
 
     model_config = ConfigDict(
         extra="ignore",
+        strict=True,
         json_schema_extra={"examples": [{"model": "bark", "input": "Hello there.", "voice": "v2/en_speaker_6"}]},
     )
 
