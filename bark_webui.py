@@ -5,7 +5,8 @@
     BARK_WEBUI_AUTH=me:secret python bark_webui.py --listen
     python bark_webui.py --api-only --api-key KEY  # the REST API alone
 
-With --auth the REST API asks for the same login (HTTP Basic) or, with --api-key, the key.
+With --auth or --api-key (or both) every page and route but /health asks for the login or the key:
+the browser asks for it, API clients send `Authorization: Bearer KEY` or HTTP Basic (`curl -u USER:PASS`).
 
 Generation, cloning, the voice library, the history of outputs and the model settings, each in a tab,
 and the REST API (docs at /docs) on the same server.
@@ -23,7 +24,8 @@ from pathlib import Path
 from core.devices import DEVICES
 from core.engine import Engine, EngineSettings
 from core.errors import BarkError
-from webui.api import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from, create_api
+from webui.api import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from
+from webui.door import Credentials
 
 AUTH_ENV = "BARK_WEBUI_AUTH"
 DEFAULT_PORT = 7860
@@ -104,14 +106,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None) -> None:
     """The UI and the API on one server; with --share, Gradio's own server (UI only) for the public link."""
-    import gradio as gr  # the web stack loads only once the arguments are good
-    import uvicorn
-
+    # the web stack loads only once the arguments are good
     from cloning import VoiceCloner
     from webui.app import create_app, launch_options
+    from webui.server import create_server, run
 
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     cloner = VoiceCloner(engine)
+    credentials = Credentials(api_key_from(args.api_key), auth)
+    blocks = None
     if not args.api_only:
         blocks = create_app(engine, args.output_dir, cloner=cloner, allow_paths=not (args.listen or args.share))
         if args.share:
@@ -120,24 +123,32 @@ def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None
                 server_name=host,
                 server_port=args.port,
                 share=True,
-                auth=auth,
+                auth=credentials.accepts_login if credentials.required else None,
                 inbrowser=args.inbrowser,
                 **launch_options(args.output_dir),
             )
             return
-    app = create_api(
+    app = create_server(
         engine,
-        api_key=api_key_from(args.api_key),
-        login=auth,
+        ui=None if blocks is None else (blocks, args.output_dir),
+        api_key=credentials.api_key,
+        login=credentials.login,
         cors_origins=args.cors,
+        local_only=not args.listen,
         max_queue=args.max_queue,
         cloner=cloner,
     )
-    if not args.api_only:
-        app = gr.mount_gradio_app(app, blocks, path="/", auth=auth, **launch_options(args.output_dir))
+    if credentials.required:
+        print(f"bark_webui.py: {_login_hint(credentials)}", file=sys.stderr)
     if args.inbrowser:
         threading.Timer(2.0, webbrowser.open, [f"http://127.0.0.1:{args.port}/"]).start()
-    uvicorn.run(app, host=host, port=args.port, log_level="warning")
+    run(app, engine, host, args.port)
+
+
+def _login_hint(credentials: Credentials) -> str:
+    if credentials.login is not None:
+        return f"log in as {credentials.login[0]!r} (the browser asks); API clients may use the login or the key"
+    return "the browser asks for a login: any user name, the API key as the password"
 
 
 if __name__ == "__main__":

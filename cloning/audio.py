@@ -104,9 +104,10 @@ def read_audio(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYT
         digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
         result = SourceAudio(samples, rate, name or "array", digest)
     elif isinstance(source, str | Path):
-        data = _read_bytes(Path(source).expanduser(), max_bytes)
-        samples, rate = _decode(data, Path(source).name)
-        result = SourceAudio(samples, rate, name or Path(source).name, hashlib.sha256(data).hexdigest())
+        label = name or Path(source).name  # an upload's own name, not the temporary file's
+        data = _read_bytes(Path(source).expanduser(), max_bytes, label)
+        samples, rate = _decode(data, label)
+        result = SourceAudio(samples, rate, label, hashlib.sha256(data).hexdigest())
     else:
         raise InputError(f"audio must be a file path or (samples, sample_rate), got {type(source).__name__}")
     _check_duration(result.seconds, result.name)
@@ -115,19 +116,21 @@ def read_audio(source, *, name: str | None = None, max_bytes: int = MAX_FILE_BYT
     return result
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
+def _read_bytes(path: Path, max_bytes: int, label: str) -> bytes:
+    """The file's bytes; a missing file, a folder, a device or a pipe is refused before it is opened,
+    and so is a file over `max_bytes`."""
     if not path.is_file():
         raise InputError(f"no audio file at {path}; check the path")
     size = path.stat().st_size
     if size > max_bytes:
         raise InputError(
-            f"{path.name} is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
+            f"{label} is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB. "
             "Cut the clip to 5-15 s of one speaker, or save it compressed (flac, ogg, mp3)"
         )
     try:
         return path.read_bytes()
     except OSError as e:
-        raise InputError(f"{path} cannot be read ({e.strerror or e})") from e
+        raise InputError(f"{label} cannot be read ({e.strerror or e})") from e
 
 
 def _decode(data: bytes, name: str) -> tuple[np.ndarray, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import InputError
+from core.errors import InputError, NameTakenError
 from core.library import VoiceInfo, VoiceLibrary, sanitize_voice_name
 from core.voice import VoicePrompt
 
@@ -38,7 +38,7 @@ def check_free(library: VoiceLibrary, names: list[str], overwrite: bool) -> None
     taken = [n for n in names if library.exists(n)]
     if taken:
         listed = ", ".join(repr(n) for n in taken)
-        raise InputError(
+        raise NameTakenError(
             f"your voice library already has {listed}; choose another name or allow overwriting (--overwrite)"
         )
 

@@ -185,6 +185,7 @@ class Engine:
     def __init__(self, settings: EngineSettings | None = None):
         self.settings = settings or EngineSettings()
         self._lock = threading.Lock()
+        self._running: set[threading.Event] = set()  # the cancel events of the generations under way
         self._configure(self.settings)
 
     def _configure(self, settings: EngineSettings) -> None:
@@ -268,12 +269,17 @@ class Engine:
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
         base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
-        with self._lock:
-            started = time.perf_counter()
-            results, warnings = self._generate_segments(
-                segments, base_voice, options, seed, progress, cancel, on_segment
-            )
-            compute_s = time.perf_counter() - started
+        cancel = cancel or threading.Event()
+        self._running.add(cancel)
+        try:
+            with self._lock:
+                started = time.perf_counter()
+                results, warnings = self._generate_segments(
+                    segments, base_voice, options, seed, progress, cancel, on_segment
+                )
+                compute_s = time.perf_counter() - started
+        finally:
+            self._running.discard(cancel)
         audio = join_segments([r.audio for r in results], SAMPLE_RATE, options.silence_s, options.crossfade_s)
         return GenerationResult(
             audio=audio,
@@ -407,6 +413,14 @@ class Engine:
 
     def unload(self) -> None:
         self.models.unload()
+
+    def cancel_running(self) -> int:
+        """Cancel every generation under way or waiting for the engine (a server shutting down);
+        each stops within one step. Returns how many were cancelled."""
+        running = list(self._running)
+        for cancel in running:
+            cancel.set()
+        return len(running)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,10 @@ class InputError(BarkError, ValueError):
     """Bad input from the user: text, options, a voice file or a name."""
 
 
+class NameTakenError(InputError):
+    """A new voice's name is already in the voice library (and overwriting was not asked for)."""
+
+
 class VoiceError(InputError):
     """A voice prompt that is missing, malformed or unusable."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InputError, VoiceError
+from core.errors import InputError, NameTakenError, VoiceError
 from core.fileio import FileSet, atomic_write_bytes, is_atomic_temp, is_staging, pending_names
 from core.fileio import recover as recover_sets
 from core.voice import VoicePrompt
@@ -349,7 +349,7 @@ class VoiceLibrary:
 
     def _check_free(self, name: str, overwrite: bool) -> None:
         if not overwrite and self._npz(name).exists():  # the file, even while a set is publishing it
-            raise InputError(
+            raise NameTakenError(
                 f"a voice named {name!r} already exists in your voice library; pick another name or allow overwriting"
             )
 

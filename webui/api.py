@@ -1,15 +1,15 @@
 """The REST API: the engine and voice library of the web UI, over HTTP.
 
-    app = create_api(engine, api_key=None, cors_origins=[], max_queue=16)   # the API alone
-    app = gr.mount_gradio_app(app, blocks, path="/")                        # + the UI beside it
-    uvicorn.run(app, host="0.0.0.0", port=7860)
+    app = FastAPI()
+    install_api(app, engine, max_queue=16)     # webui.server.create_server adds the door and the UI
 
 Routes (docs at /docs): POST /generate-audio/ (the original Bark API server's contract),
-POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices (OpenAI's shapes), GET/POST /voices,
-GET/DELETE /voices/{name}, GET /health. Generations run one at a time in a worker thread behind
-a bounded line (webui.api_queue); a full line answers 503 with Retry-After. Voice names from
-requests never name files; uploads are size-limited. With an api_key every route but /health
-wants `Authorization: Bearer KEY`; with a login (the web UI's), HTTP Basic credentials will do.
+POST /v1/audio/speech, GET /v1/models, GET /v1/audio/models, GET /v1/audio/voices (OpenAI's shapes),
+GET/POST /voices, GET/DELETE /voices/{name}, GET /health. Generations run one at a time in a worker
+thread behind a bounded line (webui.api_queue); a full line answers 503 with Retry-After. Voice names
+from requests never name files; uploads are size-limited. Every error, whatever route or status, has
+one shape (ErrorBody): OpenAI's `{"error": {"message", "type", "param", "code"}}` plus `detail`, the
+same message, for clients of the Bark API server; messages name no folder of the server.
 """
 
 from __future__ import annotations
@@ -19,26 +19,28 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
-from cloning import CloneOptions, VoiceCloner
+from cloning import QUANTIZERS, CloneOptions, VoiceCloner
+from cloning.options import MAX_VARIANTS
 from core.constants import SAMPLE_RATE
 from core.engine import NO_VOICE_NAMES, Engine, GenerationResult
-from core.errors import Cancelled, InputError, ModelFileError, VoiceError
-from core.library import VoiceInfo, sanitize_voice_name
+from core.errors import Cancelled, InputError, ModelFileError, NameTakenError, VoiceError
+from core.library import MAX_NAME_LENGTH, VoiceInfo, sanitize_voice_name
 from core.options import MAX_SEED, GenerationOptions
 from core.presets import LANGUAGES, is_preset, preset_language, preset_names
 
@@ -46,6 +48,7 @@ from .api_audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_for
 from .api_models import LEGACY_NAMES, GenerateAudioRequest, OptionFields, SpeechRequest, SplitFields, options_from
 from .api_queue import ClientGone, GenerationQueue, Overloaded
 from .api_stream import SegmentStream, StreamResponse, audio_chunks
+from .redact import server_folders
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ API_VERSION = "1"
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 5-15 s clip is well under 5 MB even as wav
 MAX_JSON_BYTES = 2 * 1024 * 1024  # the longest text (100,000 characters) and every option fit
-MODEL_IDS = ("bark", "tts-1", "tts-1-hd")  # OpenAI's names are accepted; the server's models speak
+MODEL_IDS = ("bark", "tts-1", "tts-1-hd")  # /v1/models; OpenAI's names too, as chat front ends send them
 NPZ_MAGIC = b"PK\x03\x04"
 
 
@@ -74,53 +77,70 @@ class ApiError(Exception):
         self.status, self.message, self.field, self.headers = status, message, field, headers
 
 
-def create_api(engine: Engine, **options: Any) -> FastAPI:
-    """A FastAPI app serving the API (and /docs); mount the Gradio UI on it to serve both.
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong and what to do")
+    type: str = Field(description="invalid_request_error (4xx) or server_error (5xx), as OpenAI names them")
+    param: str | None = Field(description="The request field at fault (`split.pattern` for a nested one), if any")
+    code: str = Field(description="The HTTP status, as text")
 
-    `options` are install_api's keyword arguments.
-    """
-    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION)
-    install_api(app, engine, **options)
-    return app
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    detail: str = Field(description="The message again (the Bark API server's clients read `detail`)")
+    error: ErrorDetail
+
+
+ERRORS = {
+    400: "A body that cannot be parsed, or a value the server cannot use (an unknown `model`)",
+    401: "Credentials missing or wrong (the API key, or the login)",
+    403: "Not allowed (a built-in preset; a request from a web page of another origin)",
+    404: "Unknown voice or route",
+    409: "A voice of that name is in the library already (send overwrite=true to replace it)",
+    405: "Method not allowed (see the Allow header)",
+    411: "The body needs a Content-Length",
+    413: "The body or upload is too large",
+    421: "This server answers on this machine only",
+    422: "A field is missing or out of range (`error.param` names it)",
+    503: "The line is full (see Retry-After), or model files are missing",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    """OpenAPI `responses` for these statuses, each with the ErrorBody schema."""
+    return {status: {"model": ErrorBody, "description": ERRORS[status]} for status in statuses}
 
 
 def install_api(
     app: FastAPI,
     engine: Engine,
     *,
-    api_key: str | None,
-    login: tuple[str, str] | None = None,
-    cors_origins: list[str],
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    cloner: Any = None,
+    cloner: VoiceCloner | None = None,
+    redact: Callable[[str], str] | None = None,
+    guarded: bool = False,
 ) -> BarkApi:
-    """Add the API's routes, error handlers, body limits and CORS to `app` (before it starts, and
-    before mounting anything at "/"). With an `api_key` or a `login` (the web UI's user and password)
-    every route but /health asks for one of them. `cloner`: a VoiceCloner to use (default: made on
-    first clone)."""
+    """Add the API's routes, error handlers and body limits to `app` (before it starts, and before
+    mounting anything at "/"). `cloner`: the VoiceCloner to use (default: made on first clone).
+    `redact`: turns messages into what a remote client may read (default: names the engine's folders).
+    `guarded`: the server asks for credentials (the schema then says so)."""
+    redact = redact or server_folders(engine)
     api = BarkApi(engine, GenerationQueue(max_queue), max_upload_bytes, cloner)
-    before = len(app.router.routes)
-    app.include_router(api.public_router())
-    guarded = api_key is not None or login is not None
-    app.include_router(api.router(), dependencies=[Depends(_auth_check(api_key, login))] if guarded else [])
-    _document_only(app, app.router.routes[before:])
+    routers = [api.public_router(), api.router(guarded)]
+    routes = [route for router in routers for route in router.routes]
+    for router in routers:
+        app.include_router(router)
+    _document_only(app, routes, guarded)
+    app.state.redact = redact
     for error, handler in _ERROR_HANDLERS.items():
         app.add_exception_handler(error, handler)
-    app.add_middleware(BodyLimit, upload_bytes=max_upload_bytes)
-    if cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(cors_origins),
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["X-Seed", "Retry-After", "Content-Disposition"],
-        )
+    app.add_middleware(ApiGate, routes=routes, upload_bytes=max_upload_bytes)
     app.state.bark_api = api
     return api
 
 
-def _document_only(app: FastAPI, routes: list) -> None:
+def _document_only(app: FastAPI, routes: list, guarded: bool) -> None:
     """Make /openapi.json describe these routes only (an app shared with Gradio has many more),
     and serve /docs even where the app turned FastAPI's own docs off."""
     openapi_url = app.openapi_url or "/openapi.json"
@@ -128,6 +148,12 @@ def _document_only(app: FastAPI, routes: list) -> None:
     def schema() -> dict:
         if app.openapi_schema is None:
             app.openapi_schema = get_openapi(title=API_TITLE, version=API_VERSION, summary=API_SUMMARY, routes=routes)
+            if guarded:
+                app.openapi_schema.setdefault("components", {})["securitySchemes"] = {
+                    "key": {"type": "http", "scheme": "bearer", "description": "The API key (--api-key)"},
+                    "login": {"type": "http", "scheme": "basic", "description": "The login (--auth)"},
+                }
+                app.openapi_schema["security"] = [{"key": []}, {"login": []}]
         return app.openapi_schema
 
     app.openapi = schema
@@ -152,10 +178,10 @@ class BarkApi:
         router.add_api_route("/health", self.health, methods=["GET"], tags=["server"], summary="Models, device, queue")
         return router
 
-    def router(self) -> APIRouter:
-        router = APIRouter(responses={401: {"description": "A missing or wrong API key"}})
+    def router(self, guarded: bool = False) -> APIRouter:
+        """Every route but /health; `guarded`: each may answer 401."""
+        router = APIRouter(responses=error_responses(401) if guarded else {})
         audio = {200: {"content": {t: {} for t in sorted(set(MEDIA_TYPES.values()))}, "description": "Audio"}}
-        busy = {503: {"description": "The line is full (see Retry-After), or model files are missing"}}
         add = router.add_api_route
         add(
             "/generate-audio/",
@@ -164,7 +190,7 @@ class BarkApi:
             tags=["generation"],
             summary="Text -> wav (the original Bark API server's contract)",
             response_class=Response,
-            responses={**audio, 404: {"description": "Unknown voice"}, **busy},
+            responses={**audio, **error_responses(400, 404, 411, 413, 422, 503)},
         )
         add(
             "/v1/audio/speech",
@@ -173,9 +199,16 @@ class BarkApi:
             tags=["openai"],
             summary="OpenAI-compatible text to speech",
             response_class=Response,
-            responses={**audio, 404: {"description": "Unknown voice"}, **busy},
+            responses={**audio, **error_responses(400, 404, 411, 413, 422, 503)},
         )
         add("/v1/models", self.models, methods=["GET"], tags=["openai"], summary="Model ids for OpenAI clients")
+        add(
+            "/v1/audio/models",
+            self.audio_models,
+            methods=["GET"],
+            tags=["openai"],
+            summary="Speech model ids (Open WebUI reads this from a non-OpenAI base URL)",
+        )
         add("/v1/audio/voices", self.openai_voices, methods=["GET"], tags=["openai"], summary="Voices: id and name")
         add("/voices", self.list_voices, methods=["GET"], tags=["voices"], summary="Presets and library voices")
         add(
@@ -185,7 +218,7 @@ class BarkApi:
             tags=["voices"],
             status_code=201,
             summary="Clone a voice from a clip (or import a voice .npz) into the library",
-            responses={413: {"description": "The upload is too large"}, **busy},
+            responses=error_responses(400, 409, 411, 413, 422, 503),
         )
         add(
             "/voices/{name:path}",
@@ -194,7 +227,7 @@ class BarkApi:
             tags=["voices"],
             summary="A voice as Suno's .npz",
             response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "Unknown voice"}},
+            responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(404, 422, 503)},
         )
         add(
             "/voices/{name:path}",
@@ -204,7 +237,7 @@ class BarkApi:
             status_code=204,
             summary="Delete a library voice",
             response_class=Response,
-            responses={403: {"description": "A built-in preset"}, 404: {"description": "Unknown voice"}},
+            responses=error_responses(403, 404, 422),
         )
         return router
 
@@ -230,6 +263,7 @@ class BarkApi:
         return Response(encode_response(result.audio, "wav"), media_type="audio/wav", headers=_seed_header(result.seed))
 
     async def speech(self, body: SpeechRequest, request: Request) -> Response:
+        _check_model(body.model)
         options = _with_seed(_options(body))
         voice = self._known_voice(body.voice, "voice")
         fmt = body.response_format
@@ -249,17 +283,21 @@ class BarkApi:
         entry = {"object": "model", "created": 0, "owned_by": "suno"}
         return {"object": "list", "data": [{"id": model_id, **entry} for model_id in MODEL_IDS]}
 
+    async def audio_models(self) -> dict:
+        return {"models": [{"id": model_id} for model_id in MODEL_IDS]}
+
     async def _check_text(self, text: str, options: GenerationOptions, field: str) -> None:
         """Refuse text that cannot be generated (empty, too long for split mode none) before queueing."""
         try:
             await run_in_threadpool(self.engine.plan, text, options, options.seed)
-        except InputError as e:
-            raise ApiError(422, f"{field}: {e}", field) from e
+        except InputError as e:  # the text, or a split option on this text (a pattern that takes too long)
+            option = _option_named(str(e))
+            raise ApiError(422, str(e) if option else f"{field}: {e}", option or field) from e
 
     async def _generate(self, request: Request, text: str, voice: str | None, options) -> GenerationResult:
         cancel = threading.Event()
         job = partial(self.engine.generate, text, voice, options, cancel=cancel, allow_paths=False)
-        async with self.queue.job() as ticket:
+        async with self.queue.job(request) as ticket:
             return await ticket.run(job, cancel, request)
 
     async def _stream(self, request, text, voice, options, fmt, speed, media) -> StreamResponse:
@@ -307,9 +345,9 @@ class BarkApi:
         self,
         request: Request,
         file: UploadFile = File(description="A clip of one speaker (wav, flac, ogg, mp3), or a voice .npz"),  # noqa: B008
-        name: str = Form(description="The new voice's name"),
-        language: str = Form("en", description="The clip's language (picks the HuBERT quantizer)"),
-        variants: int = Form(1, description="Candidate voices from one clip (name, name-2, ...)"),
+        name: str = Form(min_length=1, max_length=MAX_NAME_LENGTH, description="The new voice's name"),
+        language: Literal[tuple(QUANTIZERS)] = Form("en", description="The clip's language (picks the quantizer)"),
+        variants: int = Form(1, ge=1, le=MAX_VARIANTS, description="Candidate voices from one clip (name, name-2...)"),
         overwrite: bool = Form(False, description="Replace a voice of the same name"),
     ) -> dict:
         name = _checked(sanitize_voice_name, name, field="name")
@@ -323,7 +361,7 @@ class BarkApi:
             return {"voices": [_voice_json(info)], "notes": ["imported a voice prompt .npz"], "duration_s": None}
         clone = partial(self._clone, data, file.filename or "upload", name, language, variants, overwrite)
         cancel = threading.Event()
-        async with self.queue.job() as ticket:
+        async with self.queue.job(request) as ticket:
             result = await ticket.run(clone, cancel, request)
         voices = [_voice_json(v) for v in result.voices]
         return {"voices": voices, "notes": list(result.notes), "duration_s": result.duration_s}
@@ -337,7 +375,8 @@ class BarkApi:
         with tempfile.TemporaryDirectory(prefix="bark-upload-") as folder:
             path = Path(folder) / f"clip{suffix}"
             path.write_bytes(data)
-            return self._cloner.clone(path, name, options, overwrite=overwrite, source_name=Path(filename).name)
+            sent = Path(filename.replace("\\", "/")).name or "the upload"  # what messages call it
+            return self._cloner.clone(path, name, options, overwrite=overwrite, source_name=sent)
 
     def _library_voice(self, name: str) -> VoiceInfo:
         try:
@@ -393,6 +432,13 @@ def _option_named(message: str) -> str | None:
     return f"split.{words[0]}" if words[0] in split_fields else None
 
 
+def _check_model(model: str) -> None:
+    """`model` must be one that /v1/models lists (any case); 400 naming them otherwise."""
+    if model.strip().lower() not in MODEL_IDS:
+        listed = ", ".join(MODEL_IDS)
+        raise ApiError(400, f"model: {model!r} is not a model of this server; use one of {listed}", "model")
+
+
 def _with_seed(options: GenerationOptions) -> GenerationOptions:
     """Draw the seed now, so that it can be sent in a header before the audio."""
     return options if options.seed is not None else options.replace(seed=secrets.randbelow(MAX_SEED + 1))
@@ -429,47 +475,30 @@ def _voice_json(info: VoiceInfo) -> dict:
     }
 
 
-def _auth_check(api_key: str | None, login: tuple[str, str] | None) -> Callable[..., Awaitable[None]]:
-    """A request passes with the API key as a bearer token, or with the web UI's login as HTTP Basic
-    credentials (`curl -u USER:PASS`): whichever of the two the server was given."""
-    bearer = HTTPBearer(auto_error=False, description="The server's API key (--api-key or BARK_API_KEY)")
-    basic = HTTPBasic(auto_error=False, description="The web UI's login (--auth or BARK_WEBUI_AUTH)")
-    ways = ([] if api_key is None else ["the API key as Authorization: Bearer KEY"]) + (
-        [] if login is None else ["the login as HTTP Basic credentials (curl -u USER:PASS)"]
-    )
-    message = f"this server asks for {' or '.join(ways)}"
-    challenge = {"WWW-Authenticate": "Bearer" if api_key is not None else 'Basic realm="Bark Studio"'}
-
-    async def check(
-        token: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
-        user: HTTPBasicCredentials | None = Depends(basic),  # noqa: B008
-    ) -> None:
-        if api_key is not None and token is not None and _same(token.credentials, api_key):
-            return
-        # both parts are compared, always: how long it takes tells nothing about which was wrong
-        if login is not None and user is not None and (_same(user.username, login[0]) & _same(user.password, login[1])):
-            return
-        raise ApiError(401, message, None, challenge)
-
-    return check
-
-
-def _same(given: str, expected: str) -> bool:
-    return secrets.compare_digest(given.encode(), expected.encode())
-
-
-def _error_response(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, field: str | None = None, headers: dict | list[tuple[str, str]] | None = None
+) -> JSONResponse:
+    """An ErrorBody answer; `headers` as a dict or (name, value) pairs (a name may repeat)."""
     kind = "invalid_request_error" if status < 500 else "server_error"
-    body = {"detail": message, "error": {"message": message, "type": kind, "param": field, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    body = ErrorBody(detail=message, error=ErrorDetail(message=message, type=kind, param=field, code=str(status)))
+    response = JSONResponse(body.model_dump(), status_code=status)
+    for name, value in headers.items() if isinstance(headers, dict) else headers or []:
+        response.headers.append(name, value)
+    return response
+
+
+def _public(request: Request, message: str) -> str:
+    redact = getattr(request.app.state, "redact", None)
+    return redact(message) if redact is not None else message
 
 
 async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-    return _error_response(error.status, error.message, error.field, error.headers)
+    return error_response(error.status, _public(request, error.message), error.field, error.headers)
 
 
 async def _input_error(request: Request, error: InputError) -> JSONResponse:
-    return _error_response(422, str(error))
+    status = 409 if isinstance(error, NameTakenError) else 422
+    return error_response(status, _public(request, str(error)), "name" if status == 409 else None)
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -479,25 +508,33 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
         where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "form"))
         parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
         fields.append(where or None)
-    return _error_response(422, "; ".join(parts) or "invalid request", fields[0] if fields else None)
+    return error_response(422, "; ".join(parts) or "invalid request", fields[0] if fields else None)
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONResponse:
+    """Starlette's own errors (an unknown route, a wrong method) in the API's error shape."""
+    message = {404: "no such route; /docs lists them", 405: f"{request.method} is not allowed here"}
+    detail = message.get(error.status_code, str(error.detail))
+    return error_response(error.status_code, detail, None, dict(error.headers or {}))
 
 
 async def _overloaded(request: Request, error: Overloaded) -> JSONResponse:
-    return _error_response(503, str(error), headers={"Retry-After": str(error.retry_after)})
+    return error_response(503, str(error), headers={"Retry-After": str(error.retry_after)})
 
 
 async def _model_files(request: Request, error: ModelFileError) -> JSONResponse:
-    log.error("model files: %s", error)
-    return _error_response(503, str(error))
+    log.error("model files: %s", error)  # the whole message, paths included, for whoever runs the server
+    return error_response(503, _public(request, str(error)))
 
 
 async def _cancelled(request: Request, error: Exception) -> JSONResponse:
-    return _error_response(499, "the request was cancelled")
+    return error_response(499, "the request was cancelled")
 
 
 _ERROR_HANDLERS = {
     ApiError: _api_error,
     RequestValidationError: _validation_error,
+    HTTPException: _http_error,
     InputError: _input_error,
     Overloaded: _overloaded,
     ModelFileError: _model_files,
@@ -506,31 +543,44 @@ _ERROR_HANDLERS = {
 }
 
 
-class BodyLimit:
-    """ASGI middleware: refuses an API request body over its limit (413) before it is read.
+class ApiGate:
+    """ASGI middleware in front of the API's routes: a method a route does not serve is 405 with an
+    Allow header that lists every method of that path (GET and POST /voices are two routes; and with the
+    UI mounted at "/", Gradio would answer instead); a POST body over its limit is refused (413) before
+    it is read, and one without a Content-Length gets 411. Other paths (Gradio's) pass untouched."""
 
-    Only the API's POST routes are limited (the Gradio app's uploads have Gradio's own limit);
-    a body without a Content-Length there gets 411.
-    """
-
-    def __init__(self, app, upload_bytes: int):
+    def __init__(self, app, routes: list, upload_bytes: int):
         self.app = app
+        self.routes = [r for r in routes if getattr(r, "methods", None)]
         self.limits = {"/voices": upload_bytes, "/generate-audio/": MAX_JSON_BYTES, "/v1/audio/speech": MAX_JSON_BYTES}
 
     async def __call__(self, scope, receive, send) -> None:
-        limit = self.limits.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if limit is None or scope.get("method") != "POST":
+        refusal = self.check(scope) if scope["type"] == "http" else None
+        if refusal is None:
             await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is None or not length.isdigit():
-            await _error_response(411, "send a Content-Length header with the body")(scope, receive, send)
-        elif int(length) > limit:
-            message = f"the request body is {int(length):,} bytes; the limit here is {limit:,}"
-            await _error_response(413, message)(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await refusal(scope, receive, send)
+
+    def check(self, scope) -> JSONResponse | None:
+        methods = set()
+        for route in self.routes:
+            if route.matches(scope)[0] != Match.NONE:
+                methods |= route.methods
+        method = scope.get("method", "")
+        if not methods:
+            return None
+        if method not in methods:
+            message = f"{method} is not allowed here; use {' or '.join(sorted(methods))}"
+            return error_response(405, message, None, {"Allow": ", ".join(sorted(methods))})
+        limit = self.limits.get(scope.get("path", ""))
+        if limit is None or method != "POST":
+            return None
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is None or not length.isdigit():
+            return error_response(411, "send a Content-Length header with the body")
+        if int(length) > limit:
+            return error_response(413, f"the request body is {int(length):,} bytes; the limit here is {limit:,}")
+        return None
 
 
-__all__ = ["API_KEY_ENV", "ApiError", "BarkApi", "api_key_from", "create_api", "install_api"]
+__all__ = ["API_KEY_ENV", "ApiError", "BarkApi", "ErrorBody", "api_key_from", "error_response", "install_api"]

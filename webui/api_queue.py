@@ -1,12 +1,13 @@
 """The REST API's job queue: one job runs at a time, in a worker thread; a bounded line waits.
 
     ticket = queue.admit()              # Overloaded (-> 503 + Retry-After) when the line is full
-    await ticket.wait_turn()            # in arrival order
+    await ticket.wait_turn(request)     # in arrival order; ClientGone if the client leaves meanwhile
     result = await ticket.run(fn, cancel, request)   # fn runs in the worker thread
     ticket.release()                    # idempotent: frees the turn and the place in line
 
 The event loop never blocks on the engine, so /health and the other routes answer while a
-generation runs. A client that goes away cancels its job through the engine's cancel event.
+generation runs. A client that goes away while it waits gives its place back at once; one that goes
+away while its job runs cancels the job through the engine's cancel event.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class GenerationQueue:
         self._turn: asyncio.Lock | None = None  # made on the server's event loop, on first use
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bark-api")
         self._durations: deque[float] = deque(maxlen=10)
+        self._started: dict[Ticket, float] = {}  # the running job(s): when each started
 
     def stats(self) -> dict[str, int]:
         return {"running": self._running, "waiting": self._admitted - self._running, "max_waiting": self.max_queue}
@@ -65,16 +67,19 @@ class GenerationQueue:
         return Ticket(self)
 
     def retry_after(self) -> int:
-        """Seconds until a place is likely free: the recent mean job time times the jobs ahead."""
+        """Seconds until the jobs admitted now have likely run: the rest of the running job, then the
+        waiting ones, each at the mean of the last jobs' measured times (a guess before the first)."""
         mean = sum(self._durations) / len(self._durations) if self._durations else FIRST_GUESS_S
-        return max(1, min(MAX_RETRY_AFTER_S, math.ceil(mean * max(1, self._admitted - self.max_queue))))
+        waiting = self._admitted - self._running
+        running_left = sum(max(0.0, mean - (time.monotonic() - t)) for t in self._started.values())
+        return max(1, min(MAX_RETRY_AFTER_S, math.ceil(running_left + mean * waiting)))
 
     @contextlib.asynccontextmanager
-    async def job(self) -> AsyncIterator[Ticket]:
+    async def job(self, request: Request | None = None) -> AsyncIterator[Ticket]:
         """Admit, wait for the turn, and release at the end (for jobs that end inside one handler)."""
         ticket = self.admit()
         try:
-            await ticket.wait_turn()
+            await ticket.wait_turn(request)
             yield ticket
         finally:
             ticket.release()
@@ -92,13 +97,26 @@ class Ticket:
         self._queue = queue
         self._admitted = True
         self._has_turn = False
-        self._started = 0.0
 
-    async def wait_turn(self) -> None:
-        await self._queue._lock().acquire()
+    async def wait_turn(self, request: Request | None = None) -> None:
+        """Wait for the turn; if the client disconnects meanwhile, give the place back and raise ClientGone."""
+        turn = asyncio.ensure_future(self._queue._lock().acquire())
+        try:
+            while not (await asyncio.wait({turn}, timeout=DISCONNECT_POLL_S))[0]:
+                if request is not None and await request.is_disconnected():
+                    raise ClientGone("the client disconnected while it waited")
+        except BaseException:  # ClientGone, or this task was cancelled
+            if turn.done() and not turn.cancelled():  # the turn came just then: pass it on
+                self._queue._lock().release()
+            turn.cancel()
+            self.release()
+            raise
+        self._take_turn()
+
+    def _take_turn(self) -> None:
         self._has_turn = True
         self._queue._running += 1
-        self._started = time.monotonic()
+        self._queue._started[self] = time.monotonic()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Start fn(*args) in the worker thread (only with the turn)."""
@@ -128,7 +146,7 @@ class Ticket:
         if self._has_turn:
             self._has_turn = False
             queue._running -= 1
-            queue._durations.append(time.monotonic() - self._started)
+            queue._durations.append(time.monotonic() - queue._started.pop(self))
             queue._lock().release()
         if self._admitted:
             self._admitted = False

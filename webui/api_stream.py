@@ -21,7 +21,7 @@ from core.engine import GenerationResult, SegmentResult
 from core.options import GenerationOptions
 
 from .api_audio import StreamJoin, change_tempo, pcm16, wav_stream_header
-from .api_queue import ClientGone, Ticket
+from .api_queue import DISCONNECT_POLL_S, ClientGone, Ticket
 
 _END = object()
 OnSegment = Callable[[SegmentResult], None]
@@ -42,14 +42,19 @@ class SegmentStream:
         """Wait for the turn, start job(on_segment) in the worker, and wait for its first segment.
 
         Raises the job's error if it fails before its first segment."""
-        await self.ticket.wait_turn()
+        await self.ticket.wait_turn(request)
         loop = asyncio.get_running_loop()
 
         def on_segment(segment: SegmentResult) -> None:  # called in the worker thread
             loop.call_soon_threadsafe(self._items.put_nowait, segment)
 
+        def on_done(future: asyncio.Future) -> None:  # after every segment
+            if not future.cancelled():
+                future.exception()  # seen here, so an abandoned stream's Cancelled is not logged as unseen
+            self._items.put_nowait(_END)
+
         self._future = self.ticket.submit(job, on_segment)
-        self._future.add_done_callback(lambda _: self._items.put_nowait(_END))  # after every segment
+        self._future.add_done_callback(on_done)
         self._first = await self._next(request)
         if self._first is _END:
             self._future.result()
@@ -74,7 +79,7 @@ class SegmentStream:
         getter = asyncio.ensure_future(self._items.get())
         try:
             while True:
-                done, _ = await asyncio.wait({getter}, timeout=0.25)
+                done, _ = await asyncio.wait({getter}, timeout=DISCONNECT_POLL_S)
                 if done:
                     return getter.result()
                 if await request.is_disconnected():

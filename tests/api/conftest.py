@@ -6,20 +6,17 @@ The tiny random models never stop on their own, so the engine here caps every se
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from core.engine import Engine, EngineSettings
 from core.options import GenerationOptions
-from webui.api import create_api
+from tests.serving import serve
+from webui.server import create_server
 
 SEGMENT_CAP_S = 0.1
 MAX_SEGMENTS = 3
@@ -70,29 +67,6 @@ def make_engine(models: Path, prompts: Path) -> ShortEngine:
     return ShortEngine(EngineSettings(models_dir=models, prompts_dir=prompts, device="cpu", allow_download=False))
 
 
-@contextlib.contextmanager
-def serve(app) -> Iterator[str]:
-    """Run `app` on 127.0.0.1 at a free port until the block ends; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="session")
 def api_engine(tiny_models, tmp_path_factory) -> ShortEngine:
     return make_engine(tiny_models, tmp_path_factory.mktemp("api-prompts"))
@@ -101,7 +75,7 @@ def api_engine(tiny_models, tmp_path_factory) -> ShortEngine:
 @pytest.fixture(scope="session")
 def api_url(api_engine) -> Iterator[str]:
     """One server for the tests that need no special settings (no key, a line of 16)."""
-    with serve(create_api(api_engine, api_key=None, cors_origins=["http://localhost:3000"], max_queue=16)) as url:
+    with serve(create_server(api_engine, api_key=None, cors_origins=["http://localhost:3000"], max_queue=16)) as url:
         yield url
 
 

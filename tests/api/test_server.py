@@ -14,8 +14,9 @@ import soundfile as sf
 
 from core.errors import Cancelled
 from core.options import GenerationOptions
-from webui.api import API_KEY_ENV, api_key_from, create_api
+from webui.api import API_KEY_ENV, api_key_from
 from webui.api_audio import pcm16
+from webui.server import create_server
 
 from .conftest import make_engine, serve
 
@@ -99,7 +100,7 @@ def held_server(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     release = threading.Event()
     engine.before_generate = lambda text: release.wait(30)
-    with serve(create_api(engine, api_key=None, cors_origins=[], max_queue=1)) as url:
+    with serve(create_server(engine, api_key=None, cors_origins=[], max_queue=1)) as url:
         yield url, release
         release.set()
 
@@ -127,7 +128,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_generation(tiny_models
     engine.on_progress = lambda p: resume.wait(10) if p.segment > 0 else None
     body = {"input": "First one here. Then the second.", "voice": "none", "response_format": "pcm"}
     body["split"] = {"goal_length": 10, "max_length": 20}
-    app = create_api(engine, api_key=None, cors_origins=[], max_queue=4)
+    app = create_server(engine, api_key=None, cors_origins=[], max_queue=4)
     with serve(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         with client.stream("POST", "/v1/audio/speech", json=body) as response:
             assert next(response.iter_raw())  # the first segment; the second is held
@@ -141,13 +142,13 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_generation(tiny_models
 def test_api_key_guards_every_route_but_health(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     with (
-        serve(create_api(engine, api_key="s3cret", cors_origins=[], max_queue=2)) as url,
+        serve(create_server(engine, api_key="s3cret", cors_origins=[], max_queue=2)) as url,
         httpx.Client(base_url=url) as client,
     ):
         assert client.get("/health").status_code == 200
         for method, path in [("GET", "/v1/models"), ("GET", "/voices"), ("POST", "/v1/audio/speech")]:
             response = client.request(method, path, json={})
-            assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+            assert response.status_code == 401 and response.headers.get_list("WWW-Authenticate")[0] == "Bearer"
             wrong = client.request(method, path, json={}, headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401
         good = {"Authorization": "Bearer s3cret"}
@@ -159,7 +160,7 @@ def test_api_key_guards_every_route_but_health(tiny_models, tmp_path):
 def test_the_web_login_guards_the_api_too(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     with (
-        serve(create_api(engine, api_key=None, login=("me", "pa:ss"), cors_origins=[], max_queue=2)) as url,
+        serve(create_server(engine, api_key=None, login=("me", "pa:ss"), cors_origins=[], max_queue=2)) as url,
         httpx.Client(base_url=url) as client,
     ):
         assert client.get("/health").status_code == 200
@@ -174,11 +175,12 @@ def test_the_web_login_guards_the_api_too(tiny_models, tmp_path):
 def test_either_the_key_or_the_login_will_do(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     with (
-        serve(create_api(engine, api_key="s3cret", login=("me", "pw"), cors_origins=[], max_queue=2)) as url,
+        serve(create_server(engine, api_key="s3cret", login=("me", "pw"), cors_origins=[], max_queue=2)) as url,
         httpx.Client(base_url=url) as client,
     ):
         refused = client.get("/v1/models")
-        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+        challenges = refused.headers.get_list("WWW-Authenticate")
+        assert refused.status_code == 401 and challenges[0] == "Bearer" and challenges[1].startswith("Basic")
         assert "Bearer KEY or the login" in refused.json()["detail"]
         assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert client.get("/v1/models", auth=("me", "pw")).status_code == 200

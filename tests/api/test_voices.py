@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from core.voice import VoicePrompt
-from webui.api import create_api
+from webui.server import create_server
 
 from .conftest import make_engine, serve
 
@@ -43,7 +43,7 @@ def test_upload_download_use_and_delete_a_voice(client):
     speech = client.post("/v1/audio/speech", json={"input": "hi", "voice": "Narrator (calm)", "response_format": "wav"})
     assert speech.status_code == 200
     again = client.post("/voices", files={"file": ("mine.npz", data)}, data={"name": "Narrator (calm)"})
-    assert again.status_code == 422 and "already exists" in again.json()["detail"]
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
     replaced = client.post(
         "/voices", files={"file": ("x.npz", data)}, data={"name": "Narrator (calm)", "overwrite": "true"}
     )
@@ -101,7 +101,7 @@ class FakeCloner:
 def clone_server(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     cloner = FakeCloner(engine)
-    app = create_api(engine, api_key=None, cors_origins=[], max_queue=2, max_upload_bytes=200_000, cloner=cloner)
+    app = create_server(engine, api_key=None, cors_origins=[], max_queue=2, max_upload_bytes=200_000, cloner=cloner)
     with serve(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client, cloner
 

@@ -1,8 +1,8 @@
-"""The web app served on 127.0.0.1 (a free port) over the tiny models, one server per test module."""
+"""The web app served as `python bark_webui.py` serves it (the UI mounted beside the API, behind the
+door) on 127.0.0.1 at a free port, over the tiny models; one server per test module."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.engine import Engine, EngineSettings
-from webui.app import create_app, launch_options
+from tests.serving import serve
+from webui.app import create_app
+from webui.server import create_server
 
 HOST = "127.0.0.1"
 
@@ -23,12 +25,6 @@ class Served:
     app: object  # gr.Blocks
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tiny_models, tmp_path_factory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("webui")
@@ -36,9 +32,5 @@ def served(tiny_models, tmp_path_factory) -> Iterator[Served]:
     engine = Engine(settings)
     output_dir = root / "outputs"
     app = create_app(engine, output_dir, stream_audio=False)
-    port = free_port()
-    app.launch(server_name=HOST, server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(output_dir))
-    try:
-        yield Served(f"http://{HOST}:{port}/", engine, output_dir, app)
-    finally:
-        app.close()
+    with serve(create_server(engine, ui=(app, output_dir), local_only=True)) as url:
+        yield Served(f"{url}/", engine, output_dir, app)

@@ -1,4 +1,4 @@
-"""`python bark_webui.py`: flags, login, where it listens (launch itself is replaced by a recorder)."""
+"""`python bark_webui.py`: flags, login, where it listens (the server's run is replaced by a recorder)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
-import uvicorn
+from starlette.testclient import TestClient
 
 import bark_webui
+import webui.server
 from bark_webui import AUTH_ENV, build_parser, main, parse_auth, settings_from_args
 from core.engine import EngineSettings
 from core.errors import BarkError
@@ -18,18 +19,14 @@ from core.errors import BarkError
 def launched(monkeypatch, tiny_models, tmp_path):
     """Run main() offline on the tiny models with the servers replaced by recorders.
 
-    Returns what was served: {"host", "port", "app", "mount" (kwargs of the UI mount), "launch"
-    (kwargs of Gradio's own launch, with --share), "opened" (pages opened in a browser)}.
+    Returns what was served: {"host", "port", "app" (the whole server), "launch" (kwargs of Gradio's
+    own launch, with --share), "opened" (pages opened in a browser)}.
     """
     served = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: served.update(app=app, host=host, port=port))
+    monkeypatch.setattr(
+        webui.server, "run", lambda app, engine, host, port: served.update(app=app, host=host, port=port)
+    )
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: served.update(launch=kwargs))
-
-    def mount(app, blocks, path, **kwargs):
-        served["mount"] = kwargs
-        return app
-
-    monkeypatch.setattr(gr, "mount_gradio_app", mount)
     monkeypatch.setattr(bark_webui.threading, "Timer", lambda delay, fn, args: SimpleNamespace(start=lambda: fn(*args)))
     monkeypatch.setattr(bark_webui.webbrowser, "open", lambda url: served.setdefault("opened", []).append(url))
     monkeypatch.delenv(AUTH_ENV, raising=False)
@@ -48,31 +45,40 @@ def routes(app) -> set[str]:
     return set(app.openapi()["paths"])
 
 
+def local(app) -> TestClient:
+    return TestClient(app, base_url="http://127.0.0.1:7860")
+
+
 def test_defaults_serve_ui_and_api_on_this_machine_only(launched, tmp_path):
     served = launched()
-    assert (served["host"], served["port"], served["mount"]["auth"]) == ("127.0.0.1", 7860, None)
-    assert served["mount"]["allowed_paths"] == [str((tmp_path / "out").resolve())]
+    assert (served["host"], served["port"]) == ("127.0.0.1", 7860)
     assert {"/health", "/v1/audio/speech", "/generate-audio/"} <= routes(served["app"])
+    client = local(served["app"])
+    assert client.get("/voices").status_code == 200 and client.get("/config").status_code == 200
+    # listening on this machine only, it answers to this machine's names only (no DNS rebinding)
+    assert TestClient(served["app"], base_url="http://rebound.example:7860").get("/voices").status_code == 421
     assert "opened" not in served
 
 
 def test_listen_port_login_and_browser(launched, monkeypatch):
     served = launched("--listen", "--port", "9000", "--auth", "me:pa:ss", "--inbrowser")
-    assert (served["host"], served["port"], served["mount"]["auth"]) == ("0.0.0.0", 9000, ("me", "pa:ss"))
+    assert (served["host"], served["port"]) == ("0.0.0.0", 9000)
     assert served["opened"] == ["http://127.0.0.1:9000/"]
+    client = TestClient(served["app"], base_url="http://studio.lan:9000")  # any name, with --listen
+    assert client.get("/config").status_code == 401 and client.get("/config", auth=("me", "pa:ss")).status_code == 200
     monkeypatch.setenv(AUTH_ENV, "env:secret")
-    assert launched()["mount"]["auth"] == ("env", "secret")
-    assert launched("--auth", "flag:wins")["mount"]["auth"] == ("flag", "wins")
+    assert local(launched()["app"]).get("/config", auth=("env", "secret")).status_code == 200
+    flag = local(launched("--auth", "flag:wins")["app"])
+    assert flag.get("/config", auth=("env", "secret")).status_code == 401
+    assert flag.get("/config", auth=("flag", "wins")).status_code == 200
 
 
 def test_the_login_guards_the_api_as_well_as_the_ui(launched):
-    from starlette.testclient import TestClient
-
     for flags in [("--auth", "me:pw"), ("--api-only", "--auth", "me:pw")]:
-        client = TestClient(launched(*flags)["app"])
+        client = local(launched(*flags)["app"])
         assert client.get("/voices").status_code == 401
         assert client.get("/voices", auth=("me", "pw")).status_code == 200
-    assert TestClient(launched()["app"]).get("/voices").status_code == 200
+    assert local(launched()["app"]).get("/voices").status_code == 200
 
 
 def test_a_negative_queue_length_is_a_usage_error(launched, capsys):
@@ -83,13 +89,22 @@ def test_a_negative_queue_length_is_a_usage_error(launched, capsys):
 
 def test_api_only_mounts_no_ui(launched):
     served = launched("--api-only", "--api-key", "k", "--cors", "http://a.example")
-    assert "mount" not in served and "/v1/audio/voices" in routes(served["app"])
+    client = local(served["app"])
+    assert "/v1/audio/voices" in routes(served["app"])
+    assert client.get("/config", headers={"Authorization": "Bearer k"}).status_code == 404
 
 
 def test_share_serves_the_ui_through_gradio(launched):
     served = launched("--share", "--inbrowser")
     assert served["launch"]["share"] is True and "app" not in served
-    assert served["launch"]["inbrowser"] is True
+    assert served["launch"]["inbrowser"] is True and served["launch"]["auth"] is None
+
+
+def test_share_asks_for_the_login_or_the_key(launched):
+    check = launched("--share", "--api-key", "k")["launch"]["auth"]
+    assert check("anyone", "k") and not check("anyone", "nope")
+    check = launched("--share", "--auth", "me:pw")["launch"]["auth"]
+    assert check("me", "pw") and not check("me", "k") and not check("you", "pw")
 
 
 def test_a_bad_login_is_refused(monkeypatch, capsys):

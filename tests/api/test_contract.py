@@ -1,0 +1,167 @@
+"""What API clients rely on: one error shape, OpenAI's model ids, Allow on a 405, messages without the
+server's folders, a line that forgets clients who left, a Retry-After from measured job times."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from webui.api_queue import GenerationQueue
+from webui.server import create_server
+
+from .conftest import make_engine, serve
+
+QUICK = {"voice": "none", "response_format": "pcm", "stream": False}
+
+
+def wait_until(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def assert_error_shape(response: httpx.Response, status: int) -> dict:
+    body = response.json()
+    assert response.status_code == status
+    assert set(body) == {"detail", "error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["detail"] == body["error"]["message"] and body["error"]["code"] == str(status)
+    return body
+
+
+@pytest.mark.parametrize("model", ["bark", "tts-1", "tts-1-hd", "TTS-1"])
+def test_the_listed_models_and_openais_names_are_accepted(client, model):
+    assert client.post("/v1/audio/speech", json={"model": model, "input": "hi", **QUICK}).status_code == 200
+
+
+def test_any_other_model_is_400_naming_the_valid_ones(client):
+    listed = [m["id"] for m in client.get("/v1/models").json()["data"]]
+    body = assert_error_shape(
+        client.post("/v1/audio/speech", json={"model": "whatever-xyz", "input": "hi", "voice": "none"}), 400
+    )
+    assert body["error"]["param"] == "model" and all(m in body["detail"] for m in listed)
+
+
+def test_audio_models_and_voices_keep_the_shapes_front_ends_read(client):
+    models = client.get("/v1/audio/models").json()
+    assert models == {"models": [{"id": m["id"]} for m in client.get("/v1/models").json()["data"]]}
+    voices = client.get("/v1/audio/voices").json()["voices"]
+    assert {"id": "v2/en_speaker_6", "name": "English 6 (v2)"} in voices
+
+
+def test_every_error_has_one_shape(client):
+    assert_error_shape(client.post("/v1/audio/speech", json={"voice": "none"}), 422)  # pydantic's
+    assert_error_shape(client.post("/v1/audio/speech", json={"input": "hi", "voice": "nobody"}), 404)
+    assert_error_shape(client.get("/no/such/route"), 404)
+    assert_error_shape(client.delete("/voices/v2/en_speaker_1"), 403)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("OPTIONS", "/voices", "GET, POST"), ("PUT", "/voices", "GET, POST"), ("PATCH", "/voices/x", "DELETE, GET")],
+)
+def test_a_wrong_method_is_405_allowing_every_method_of_the_path(client, method, path, allow):
+    response = client.request(method, path)
+    assert_error_shape(response, 405)
+    assert response.headers["Allow"] == allow
+
+
+def test_messages_name_the_servers_folders_without_showing_them(tiny_models, tmp_path):
+    engine = make_engine(tmp_path / "no-models-here", tmp_path / "prompts")  # every model file is missing
+    (tmp_path / "no-models-here").mkdir()
+    with serve(create_server(engine, max_queue=2)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        missing = client.post("/v1/audio/speech", json={"input": "hi", **QUICK})
+        assert missing.status_code == 503 and "the models folder" in missing.json()["detail"]
+        clip = client.post("/voices", files={"file": ("my take 3.wav", b"RIFF not really a wav")}, data={"name": "me"})
+        assert clip.status_code == 422 and "my take 3.wav" in clip.json()["detail"]  # the file sent
+        for response in (missing, clip):
+            assert str(tmp_path) not in response.text and "/tmp" not in response.text, response.text
+            assert "clip.wav" not in response.text
+
+
+def test_a_taken_name_is_said_without_the_library_path(client, api_engine):
+    prompt, _ = api_engine.resolve_voice("v2/en_speaker_2")
+    data = prompt.to_bytes()
+    assert client.post("/voices", files={"file": ("a.npz", data)}, data={"name": "taken"}).status_code == 201
+    again = client.post("/voices", files={"file": ("a.npz", data)}, data={"name": "taken"})
+    assert again.status_code == 409 and "your voice library" in again.json()["detail"]
+    assert str(api_engine.library.root) not in again.text
+
+
+# The line
+
+
+@pytest.fixture()
+def held_server(tiny_models, tmp_path):
+    """A line of one whose generations wait for `release` before they start; `texts`: what they said."""
+    engine = make_engine(tiny_models, tmp_path / "prompts")
+    release, texts = threading.Event(), []
+    engine.before_generate = lambda text: (texts.append(text), release.wait(30))
+    with serve(create_server(engine, max_queue=1)) as url:
+        yield url, release, texts
+        release.set()
+
+
+def test_a_client_that_leaves_while_it_waits_gives_its_place_back(held_server):
+    url, release, texts = held_server
+    with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.post, "/v1/audio/speech", json={"input": "one", **QUICK})
+        wait_until(lambda: client.get("/health").json()["queue"]["running"] == 1)
+        with pytest.raises(httpx.ReadTimeout), httpx.Client(base_url=url, timeout=1) as impatient:
+            impatient.post("/v1/audio/speech", json={"input": "gone", **QUICK})  # waits, then hangs up
+        wait_until(lambda: client.get("/health").json()["queue"]["waiting"] == 0)
+        second = pool.submit(client.post, "/v1/audio/speech", json={"input": "two", **QUICK})
+        wait_until(lambda: client.get("/health").json()["queue"]["waiting"] == 1)  # admitted, not 503
+        release.set()
+        assert first.result().status_code == 200 and second.result().status_code == 200
+    assert texts == ["one", "two"]  # the one who left was never generated
+
+
+def test_an_abandoned_stream_leaves_no_unretrieved_error(tiny_models, tmp_path, caplog):
+    engine = make_engine(tiny_models, tmp_path / "prompts")
+    resume = threading.Event()
+    engine.on_progress = lambda p: resume.wait(10) if p.segment > 0 else None
+    body = {"input": "First one here. Then the second.", "voice": "none", "response_format": "pcm"}
+    body["split"] = {"goal_length": 10, "max_length": 20}
+    with (
+        serve(create_server(engine, max_queue=4)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+        caplog.at_level(logging.ERROR, logger="asyncio"),
+    ):
+        with client.stream("POST", "/v1/audio/speech", json=body) as response:
+            assert next(response.iter_raw())
+        wait_until(lambda: engine.cancels[-1].is_set())
+        resume.set()
+        wait_until(lambda: client.get("/health").json()["queue"]["running"] == 0)
+        gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+def test_retry_after_is_the_measured_time_of_the_jobs_ahead(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("webui.api_queue.time.monotonic", lambda: clock[0])
+
+    async def scenario() -> list[int]:
+        queue = GenerationQueue(max_queue=3)
+        for seconds in (6.0, 8.0):  # two finished jobs: 7 s on average
+            async with queue.job() as ticket:
+                clock[0] += seconds
+                assert ticket
+        running = queue.admit()
+        await running.wait_turn()
+        clock[0] += 2.0  # the running job is 2 s in: about 5 s left
+        estimates = [queue.retry_after()]
+        waiting = [queue.admit() for _ in range(3)]
+        estimates.append(queue.retry_after())
+        for ticket in [running, *waiting]:
+            ticket.release()
+        return estimates
+
+    assert asyncio.run(scenario()) == [5, 5 + 3 * 7]

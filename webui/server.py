@@ -1,0 +1,110 @@
+"""The whole server as one ASGI app: the REST API, the web UI beside it, and the door in front of both.
+
+    app = create_server(engine, ui=(create_app(engine, outputs), outputs), api_key="KEY", local_only=True)
+    run(app, engine, host="127.0.0.1", port=7860)
+
+Layers, outermost first: CORS (only the --cors origins; Gradio then adds no CORS of its own), the
+door (host, origin and credentials: webui.door), the API's gate (methods, body limits), then the
+routes: the API's, and the Gradio app mounted at "/". Gradio's own check that a file input names an
+uploaded file runs only in an app that was launched; a mounted one is marked so here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from cloning import VoiceCloner
+from core.engine import Engine
+
+from .api import (
+    API_SUMMARY,
+    API_TITLE,
+    API_VERSION,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    error_response,
+    install_api,
+)
+from .app import launch_options
+from .door import Credentials, Door
+from .redact import server_folders
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_S = 3  # open connections (streams, the UI's event streams) get this long to end
+
+
+def create_server(
+    engine: Engine,
+    *,
+    ui: tuple[gr.Blocks, Path] | None = None,
+    api_key: str | None = None,
+    login: tuple[str, str] | None = None,
+    cors_origins: list[str] | tuple[str, ...] = (),
+    local_only: bool = False,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    cloner: VoiceCloner | None = None,
+) -> FastAPI:
+    """The API on `engine`, with the web UI `ui` = (blocks, its output folder) mounted at "/" if given.
+
+    api_key / login: what every route but /health asks for (either will do). local_only: the server
+    listens on this machine only, so it answers only to this machine's names.
+    """
+    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION)
+    credentials = Credentials(api_key, login)
+    output_dir = ui[1] if ui is not None else None
+    redact = server_folders(engine, output_dir)
+    install_api(
+        app,
+        engine,
+        max_queue=max_queue,
+        max_upload_bytes=max_upload_bytes,
+        cloner=cloner,
+        redact=redact,
+        guarded=credentials.required,
+    )
+    if ui is not None:
+        blocks, output_dir = ui
+        gr.mount_gradio_app(app, blocks, path="/", **launch_options(output_dir))
+        blocks.has_launched = True  # turns on Gradio's check that file inputs were uploaded (see above)
+    app.add_middleware(
+        Door, credentials=credentials, local_only=local_only, origins=list(cors_origins), respond=error_response
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(cors_origins),
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Seed", "Retry-After", "Content-Disposition"],
+    )
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that cancels the engine's generations as soon as it is told to stop (SIGTERM, Ctrl-C),
+    so that the worker threads end within a step and the process exits."""
+
+    def __init__(self, config: uvicorn.Config, engine: Engine):
+        super().__init__(config)
+        self.engine = engine
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        cancelled = self.engine.cancel_running()
+        if cancelled:
+            log.warning("stopping: cancelled %d generation(s)", cancelled)
+        super().handle_exit(sig, frame)
+
+
+def run(app: FastAPI, engine: Engine, host: str, port: int) -> None:
+    """Serve until SIGTERM or Ctrl-C; then running generations are cancelled and open connections get
+    SHUTDOWN_GRACE_S seconds."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    _Server(config, engine).run()
