@@ -20,7 +20,7 @@ from core.audio import AUDIO_FORMATS, check_format
 from core.engine import Engine
 from core.errors import InputError
 
-from .session import Session
+from .session import Session, Sessions
 from .studio import Studio
 from .tabs.clone import clone_tab
 from .tabs.generate import generate_tab
@@ -55,12 +55,13 @@ def create_app(
     studio = Studio(engine, output_dir, cloner, allow_paths)
     if stream_audio is None:
         stream_audio = shutil.which("ffmpeg") is not None
+    sessions = Sessions()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
         session = gr.State(Session())
         gr.Markdown(f"# {TITLE}\nSuno's Bark text-to-audio on this machine.")
         with gr.Tabs() as tabs:
             with gr.Tab("Generate", id="generate"):
-                generate = generate_tab(studio, session, available_formats(), stream_audio)
+                generate = generate_tab(studio, session, sessions, available_formats(), stream_audio)
             with gr.Tab("Clone", id="clone"):
                 clone = clone_tab(studio)
             with gr.Tab("Voices", id="voices"):
@@ -82,6 +83,11 @@ def create_app(
             event.success(history.refresh, None, history.views, api_visibility="private")
         app.load(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
         app.load(history.refresh, None, history.views, api_visibility="private")
+
+        def tab_closed(request: gr.Request) -> None:
+            sessions.close(request.session_hash)
+
+        app.unload(tab_closed)
     app.queue(default_concurrency_limit=4)
     return app
 

@@ -31,10 +31,33 @@ class Session:
         if not self.active:
             self.request()
 
-    def stop(self) -> None:
-        """Cancel the requested or running generation; nothing happens when there is none."""
+    def stop(self) -> bool:
+        """Cancel the requested or running generation; False (and nothing happens) when there is none."""
         if self.active:
             self.cancel.set()
+        return self.active
 
     def finish(self) -> None:
         self.active = False
+
+
+class Sessions:
+    """The sessions of the open tabs that have generated, by Gradio's session hash, so that closing a
+    tab (Gradio's unload event) cancels its generation at once: a generation whose page is gone would
+    hold the engine for every other tab."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def track(self, session_hash: str | None, session: Session) -> None:
+        if session_hash:
+            with self._lock:
+                self._by_hash[session_hash] = session
+
+    def close(self, session_hash: str | None) -> None:
+        """The tab is gone: cancel what it runs or waits for, and forget it."""
+        with self._lock:
+            session = self._by_hash.pop(session_hash or "", None)
+        if session is not None:
+            session.stop()

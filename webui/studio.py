@@ -32,6 +32,8 @@ from core.outputs import OutputEntry, delete_output, estimate_seconds, get_outpu
 from core.presets import presets_by_language
 from core.voice import VoicePrompt
 
+from .redact import server_folders
+
 NO_VOICE = "none"
 MAX_VOICE_UPLOAD_BYTES = 16 * 1024 * 1024  # a real prompt is a few hundred KiB
 CLONE_SAMPLE_TEXT = "Hello! This is how my new voice sounds."
@@ -58,6 +60,7 @@ class Studio:
         self.output_dir = Path(output_dir)
         self.cloner = cloner
         self.allow_paths = allow_paths
+        self.redact = server_folders(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
 
     # Voices to pick from
@@ -82,6 +85,8 @@ class Studio:
         path = Path(path)
         if path.suffix.lower() != ".npz":
             raise InputError(f"{path.name} is not a voice prompt: upload an .npz file")
+        if not path.is_file():  # a folder, a device or a pipe is never opened
+            raise InputError(f"{path.name} is not a file: upload a voice prompt (.npz)")
         if path.stat().st_size > MAX_VOICE_UPLOAD_BYTES:
             raise InputError(f"{path.name} is too large for a voice prompt (the limit is 16 MB)")
         return VoicePrompt.from_bytes(path.read_bytes(), source=f"uploaded voice {path.name!r}")
@@ -273,9 +278,10 @@ class Studio:
             f"**Device** {engine.device} · **precision** {str(engine.dtype).removeprefix('torch.')}",
             f"**Models loaded** {', '.join(loaded) if loaded else 'none (they load on first use)'}",
             f"**Memory** {_process_memory()}",
-            f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}",
-            f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}",
         ]
+        if self.allow_paths:  # where things are, for the person at this machine only
+            lines.append(f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}")
+            lines.append(f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}")
         return "  \n".join(lines)
 
 

@@ -58,7 +58,7 @@ def clone_tab(studio: Studio) -> CloneTab:
         keep = gr.CheckboxGroup([], label="Keep", info="Unticked variants are deleted", visible=False, scale=3)
         drop_button = gr.Button("Drop the unticked", visible=False, scale=1)
 
-    @user_errors
+    @user_errors(studio.redact)
     def clone(audio, name, sample_text, sample_seconds, progress=gr.Progress(), **options):  # noqa: B008 (Gradio injects it)
         """Clone a voice from a clip into the library (one voice per variant), with a sample of each."""
         options = cloning.CloneOptions(**{**options, "variants": int(options["variants"])})
@@ -73,7 +73,7 @@ def clone_tab(studio: Studio) -> CloneTab:
         choose = [gr.CheckboxGroup(names, value=names, visible=True), gr.Button(visible=True)]
         return [text, *shown, *hidden, *choose, names]
 
-    @user_errors
+    @user_errors(studio.redact)
     def drop(kept, made):
         """Delete the variants that were not kept."""
         dropped = [n for n in made if n not in kept]

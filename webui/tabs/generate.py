@@ -13,7 +13,7 @@ from core.errors import Cancelled
 
 from ..errors import user_errors
 from ..form import advanced_controls, options_from_form, simple_controls
-from ..session import Session
+from ..session import Session, Sessions
 from ..studio import NO_VOICE, Studio
 
 EXAMPLES = [
@@ -41,7 +41,9 @@ class GenerateTab:
     history_changed: list = field(default_factory=list)  # events after which the history differs
 
 
-def generate_tab(studio: Studio, session: gr.State, formats: list[str], stream_audio: bool) -> GenerateTab:
+def generate_tab(
+    studio: Studio, session: gr.State, sessions: Sessions, formats: list[str], stream_audio: bool
+) -> GenerateTab:
     with gr.Row():
         with gr.Column(scale=3):
             text = gr.Textbox(lines=6, label="Text", placeholder="What should Bark say?", elem_id="text")
@@ -87,12 +89,22 @@ def generate_tab(studio: Studio, session: gr.State, formats: list[str], stream_a
         save_button = gr.Button("Save as voice", scale=1)
     saved = gr.Markdown(label="Saved")
 
-    @user_errors
-    def generate(text, voice, session: Session, voice_file=None, audio_format="wav", progress=gr.Progress(), **form):  # noqa: B008
+    @user_errors(studio.redact)
+    def generate(
+        text,
+        voice,
+        session: Session,
+        voice_file=None,
+        audio_format="wav",
+        request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 (Gradio injects it)
+        **form,
+    ):
         """Generate speech; yields each segment's audio as it finishes, then the whole file."""
         options = options_from_form(form)
         prompt = studio.read_voice_file(voice_file) if voice_file else voice
         session.start()
+        sessions.track(request.session_hash if request is not None else None, session)
         try:
             yield {status: "Starting…", live: None, result: None, download: None, seed_used: None}
             for event in studio.stream(text, prompt, options, session.cancel):
@@ -114,13 +126,13 @@ def generate_tab(studio: Studio, session: gr.State, formats: list[str], stream_a
         finally:
             session.finish()
 
-    @user_errors
+    @user_errors(studio.redact)
     def show_segments(text, **form):
         """The segments a generation would make, with estimated seconds, without generating."""
         rows = studio.plan(text, options_from_form(form))
         return gr.Dataframe(value=rows, visible=True)
 
-    @user_errors
+    @user_errors(studio.redact)
     def save_voice(name, session: Session):
         """Save the voice of this tab's last generation into the library."""
         info = studio.save_voice(session.last_entry, name)
@@ -139,7 +151,12 @@ def generate_tab(studio: Studio, session: gr.State, formats: list[str], stream_a
         concurrency_id="engine",
         concurrency_limit=1,
     )
-    cancel_button.click(lambda s: s.stop(), session, None, queue=False, api_name="cancel")
+
+    def cancel(session: Session):
+        """Stop this tab's generation within a step; in the browser it also leaves the line if it waits."""
+        return "Cancelled." if session.stop() else gr.skip()
+
+    cancel_button.click(cancel, session, status, queue=False, api_name="cancel", cancels=[generated])
     plan_button.click(show_segments, [text], segments, inputs_kwargs=controls, api_name="plan")
     saving = save_button.click(save_voice, [voice_name, session], saved, api_name="save_voice")
     return GenerateTab(

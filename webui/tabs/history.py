@@ -68,7 +68,7 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
     def pick_row(ids: list[str], event: gr.SelectData):
         return ids[event.index[0]] if event.index and event.index[0] < len(ids) else gr.skip()
 
-    @user_errors
+    @user_errors(studio.redact)
     def show(entry_id):
         """A past generation: its audio, its files (audio, voice, settings) and its settings."""
         if not entry_id:
@@ -77,7 +77,7 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
         files = [str(p) for p in (entry.audio, entry.voice, entry.sidecar) if p is not None]
         return str(entry.audio), files, entry.record
 
-    @user_errors
+    @user_errors(studio.redact)
     def reuse(entry_id):
         """Fill the Generate tab with a past generation's text, voice and settings (its seed included)."""
         text, voice, options, fmt, notes = studio.reuse(entry_id)
@@ -87,7 +87,7 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
         updates.update({component: values[name] for name, component in generate.controls.items()})
         return {**updates, tabs: gr.Tabs(selected="generate"), message: "  \n".join(notes)}
 
-    @user_errors
+    @user_errors(studio.redact)
     def delete(entry_id):
         studio.delete_entry(entry_id)
         return *_views(studio.history(), value=None), gr.Row(visible=False)

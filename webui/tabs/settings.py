@@ -44,19 +44,19 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> None:
         refresh_button = gr.Button("Refresh")
     status = gr.Markdown(label="Engine", elem_id="engine-status")  # filled whenever the tab is opened
 
-    @user_errors
+    @user_errors(studio.redact)
     def apply(**settings):
         """Change the engine's settings; loaded models are dropped and load again on first use."""
         studio.apply_settings(**settings)
         return studio.status()
 
-    @user_errors
+    @user_errors(studio.redact)
     def prepare(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio injects it)
         """Download what is missing (when allowed) and load every model, which checks the files."""
         studio.prepare_models(lambda message, fraction: progress(fraction, desc=message))
         return studio.status()
 
-    @user_errors
+    @user_errors(studio.redact)
     def unload():
         """Free the memory the models hold."""
         studio.unload()

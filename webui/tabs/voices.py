@@ -57,17 +57,17 @@ def voices_tab(studio: Studio) -> VoicesTab:
     def pick_row(event: gr.SelectData):
         return event.row_value[0] if event.row_value else gr.skip()
 
-    @user_errors
+    @user_errors(studio.redact)
     def play(name):
         """Decode the voice's own prompt: 24 kHz audio."""
         return SAMPLE_RATE, studio.preview_voice(name)
 
-    @user_errors
+    @user_errors(studio.redact)
     def export(name):
         """The voice's .npz file."""
         return gr.File(str(studio.export_voice(name)), visible=True)
 
-    @user_errors
+    @user_errors(studio.redact)
     def rename(old, new):
         info = studio.rename_voice(old, new)
         return f"Renamed **{old}** to **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
@@ -77,12 +77,12 @@ def voices_tab(studio: Studio) -> VoicesTab:
             raise gr.Error("Choose a voice to delete first.")
         return gr.Row(visible=True), f"Delete **{name}** from your voices? This cannot be undone."
 
-    @user_errors
+    @user_errors(studio.redact)
     def delete(name):
         studio.delete_voice(name)
         return f"Deleted **{name}**.", gr.Dropdown(studio.voice_names(), value=None), gr.Row(visible=False)
 
-    @user_errors
+    @user_errors(studio.redact)
     def import_voice(path, name, overwrite):
         """Validate an uploaded voice prompt and add it to the library."""
         if not path:
