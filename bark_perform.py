@@ -39,10 +39,11 @@ from core.library import VoiceLibrary, sanitize_voice_name
 from core.options import CONTINUITY_MODES, MAX_SEED, GenerationOptions
 from core.outputs import estimate_seconds, write_outputs
 from core.presets import presets_by_language
-from core.textsplit import SPLIT_MODES, Segment, SplitOptions
+from core.textsplit import SPLIT_MODES, Segment, SplitOptions, pattern_spans
 
 PROG = "bark_perform.py"
 DEFAULT_OUTPUT_DIR = Path("outputs")
+_BLANK_LINES = re.compile(r"\n[^\S\n]*\n")  # prompts in a --prompt-file, by default
 
 
 # Flags of the generation options
@@ -335,28 +336,28 @@ def read_prompts(path: Path, separator: str | None = None, regex: str | None = N
             raise InputError("--prompt-separator must not be empty")
         pieces = text.split(separator)
     else:
-        pieces = _split_on_matches(text, _compile_prompt_regex(regex) if regex is not None else None)
+        pieces = _split_on_matches(text, regex)
     prompts = [p.strip() for p in pieces if p.strip()]
     if not prompts:
         raise InputError(f"the prompt file {path} holds no prompts")
     return prompts
 
 
-def _compile_prompt_regex(regex: str) -> re.Pattern[str]:
-    try:
-        return re.compile(regex)
-    except re.error as e:
-        raise InputError(f"--prompt-regex {regex!r} is not a valid regular expression: {e}") from None
-
-
-def _split_on_matches(text: str, pattern: re.Pattern[str] | None) -> list[str]:
-    """Text cut at each non-empty match (blank lines by default); the matches themselves are dropped."""
-    pattern = pattern or re.compile(r"\n[^\S\n]*\n")
+def _split_on_matches(text: str, regex: str | None) -> list[str]:
+    """Text cut at each non-empty match of `regex` (blank lines by default); the matches are dropped.
+    The user's pattern runs bounded, like split mode regex (core.textsplit.pattern_spans)."""
+    if regex is None:
+        spans = [m.span() for m in _BLANK_LINES.finditer(text)]
+    else:
+        try:
+            spans = list(pattern_spans(regex, text, empty_ok=True))
+        except InputError as e:
+            raise InputError(f"--prompt-regex: {e}") from None
     pieces, start = [], 0
-    for match in pattern.finditer(text):
-        if match.end() > match.start():
-            pieces.append(text[start : match.start()])
-            start = match.end()
+    for match_start, match_end in spans:
+        if match_end > match_start:
+            pieces.append(text[start:match_start])
+            start = match_end
     pieces.append(text[start:])
     return pieces
 

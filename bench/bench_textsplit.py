@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from core.errors import InputError
-from core.textsplit import PATTERN_BUDGET_S, SplitOptions, _pattern_spans, split_text
+from core.textsplit import PATTERN_BUDGET_S, SplitOptions, pattern_spans, split_text
 
 SHAPES = {
     "prose": lambda n: ("The quick brown fox, it seems, jumps. Chapter two!\n\n" * (n // 52 + 1))[:n],
@@ -71,7 +71,7 @@ def main() -> None:
 
 
 def all_spans(pattern: str, text: str) -> list[tuple[int, int]]:
-    return list(_pattern_spans(pattern, text))
+    return list(pattern_spans(pattern, text))
 
 
 def print_matching(texts: dict[str, str], rounds: int) -> None:

@@ -127,10 +127,11 @@ def _group_depth(pattern: str) -> int:
     return deepest
 
 
-def _compile_pattern(pattern: str) -> regex.Pattern[str]:
+def _compile_pattern(pattern: str, empty_ok: bool = False) -> regex.Pattern[str]:
     """The regex of mode "regex", in Python's `re` syntax.
 
-    InputError when it is empty, too long, invalid, repeats too much to compile or matches the empty text.
+    InputError when it is empty, too long, invalid, repeats too much to compile or (unless `empty_ok`)
+    matches the empty text.
     """
     if not isinstance(pattern, str) or not pattern:
         raise InputError("pattern must be a non-empty regular expression in split mode 'regex'")
@@ -151,7 +152,7 @@ def _compile_pattern(pattern: str) -> regex.Pattern[str]:
             f"{MAX_PATTERN_SIZE:,}); use smaller counts, or + and * for 'one or more' and 'any number'"
         )
     compiled = regex.compile(pattern, _PATTERN_DIALECT)
-    if next(_matches(compiled, "", pattern), None) is not None:
+    if not empty_ok and next(_matches(compiled, "", pattern), None) is not None:
         raise InputError(f"pattern {pattern!r} matches empty text; give a pattern that needs a character")
     return compiled
 
@@ -186,9 +187,10 @@ def _matches(compiled: regex.Pattern[str], text: str, pattern: str) -> Iterator[
         ) from None
 
 
-def _pattern_spans(pattern: str, text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each match of the user's pattern in `text`, as re.finditer gives them."""
-    return (m.span() for m in _matches(_compile_pattern(pattern), text, pattern))
+def pattern_spans(pattern: str, text: str, empty_ok: bool = False) -> Iterator[tuple[int, int]]:
+    """(start, end) of each match of a user's pattern in `text`, as re.finditer gives them, within
+    PATTERN_BUDGET_S of matching (InputError beyond, or for a pattern _compile_pattern refuses)."""
+    return (m.span() for m in _matches(_compile_pattern(pattern, empty_ok), text, pattern))
 
 
 @dataclass(frozen=True)
@@ -400,7 +402,7 @@ class _Splitter:
         return self._occurrence_cuts(spans)
 
     def _regex_cuts(self) -> list[int]:
-        return self._occurrence_cuts(_pattern_spans(self.opts.pattern, self.text))
+        return self._occurrence_cuts(pattern_spans(self.opts.pattern, self.text))
 
     def _occurrence_cuts(self, spans: Iterable[tuple[int, int]]) -> list[int]:
         """A cut after each occurrence; an occurrence after an empty part joins the part before."""

@@ -23,7 +23,7 @@ from bark_perform import (
 )
 from core.audio import encode_audio
 from core.engine import Engine, EngineSettings
-from core.errors import Cancelled
+from core.errors import Cancelled, InputError
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
 
@@ -114,6 +114,16 @@ def test_read_prompts(tmp_path):
     assert read_prompts(path, separator="##") == ["a", "b"]
     path.write_text("a\n---\nb\n-----\nc", encoding="utf-8")
     assert read_prompts(path, regex=r"\n-{3,}\n") == ["a", "b", "c"]
+    assert read_prompts(path, regex=r"-*") == ["a", "b", "c"]  # its empty matches cut nothing
+
+
+@pytest.mark.parametrize(("pattern", "words"), [("(a|a)+b", "took too long"), ("(", "not a valid regular")])
+def test_a_prompt_regex_runs_bounded(tmp_path, pattern, words):
+    """A backtracking --prompt-regex ends with a message (it once held the CLI, deaf to Ctrl-C)."""
+    path = tmp_path / "prompts.txt"
+    path.write_text("a" * 40, encoding="utf-8")
+    with pytest.raises(InputError, match=f"^--prompt-regex: pattern .*{words}"):
+        read_prompts(path, regex=pattern)
 
 
 # Generation

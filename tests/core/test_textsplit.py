@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import InputError
-from core.textsplit import MAX_PATTERN_CHARS, SPLIT_MODES, Segment, SplitOptions, _pattern_spans, split_text
+from core.textsplit import MAX_PATTERN_CHARS, SPLIT_MODES, Segment, SplitOptions, pattern_spans, split_text
 
 CUT_MODES = tuple(m for m in SPLIT_MODES if m != "none")
 TAG = re.compile(r"\[[^\[\]♪\n]{1,40}\]")  # Bark's bracket tags, as the splitter defines them
@@ -302,7 +302,7 @@ re_texts = texts.map(lambda t: "".join(c for c in t if c in "\t\n\r_" or unicode
 @settings(max_examples=100, deadline=None)
 @given(text=re_texts, pattern=st.sampled_from(ORDINARY_PATTERNS))
 def test_ordinary_patterns_match_as_python_re_does(text: str, pattern: str) -> None:
-    assert list(_pattern_spans(pattern, text)) == [m.span() for m in re.finditer(pattern, text)]
+    assert list(pattern_spans(pattern, text)) == [m.span() for m in re.finditer(pattern, text)]
 
 
 @pytest.mark.parametrize(
