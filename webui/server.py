@@ -11,6 +11,7 @@ uploaded file runs only in an app that was launched; a mounted one is marked so 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def create_server(
     api_key / login: what every route but /health asks for (either will do). local_only: the server
     listens on this machine only, so it answers only to this machine's names.
     """
-    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION)
+    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=_cancel_at_exit(engine))
     credentials = Credentials(api_key, login)
     output_dir = ui[1] if ui is not None else None
     redact = server_folders(engine, output_dir)
@@ -86,6 +87,19 @@ def create_server(
         expose_headers=["X-Seed", "Retry-After", "Content-Disposition"],
     )
     return app
+
+
+def _cancel_at_exit(engine: Engine):
+    """A lifespan that cancels what still runs when the server stops, however it is stopped (a
+    generation left running in a worker thread would outlive the server, and torch aborts a process
+    that exits under it)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        engine.cancel_running()
+
+    return lifespan
 
 
 class _Server(uvicorn.Server):

@@ -28,7 +28,15 @@ from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
 from core.models import CODEC
 from core.options import GenerationOptions
-from core.outputs import OutputEntry, delete_output, estimate_seconds, get_output, list_outputs, write_outputs
+from core.outputs import (
+    OutputEntry,
+    delete_output,
+    estimate_seconds,
+    get_output,
+    list_outputs,
+    recover_outputs,
+    write_outputs,
+)
 from core.presets import presets_by_language
 from core.voice import VoicePrompt
 
@@ -62,6 +70,7 @@ class Studio:
         self.allow_paths = allow_paths
         self.redact = server_folders(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
+        recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 
     # Voices to pick from
 
