@@ -199,6 +199,16 @@ class Studio:
     def entry(self, entry_id: str) -> OutputEntry:
         return get_output(self.output_dir, _required(entry_id, "Choose a generation"))
 
+    def entry_view(self, entry_id: str) -> tuple[Path, list[Path], dict]:
+        """(audio, files to download, settings) of a past generation as this app's user may see them:
+        someone on another machine gets the settings with the server's folders named, not shown, and
+        not the settings file itself (it keeps them whole, for `python bark_perform.py` here)."""
+        entry = self.entry(entry_id)
+        files = [p for p in (entry.audio, entry.voice, entry.sidecar) if p is not None]
+        if self.allow_paths:
+            return entry.audio, files, entry.record
+        return entry.audio, [p for p in files if p != entry.sidecar], _redacted(entry.record, self.redact)
+
     def delete_entry(self, entry_id: str) -> None:
         delete_output(self.output_dir, _required(entry_id, "Choose a generation to delete"))
 
@@ -292,6 +302,17 @@ class Studio:
             lines.append(f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}")
             lines.append(f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}")
         return "  \n".join(lines)
+
+
+def _redacted(value, redact: Callable[[str], str]):
+    """`value` (JSON-like) with every string passed through `redact`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _required(value: str | None, message: str) -> str:

@@ -207,3 +207,24 @@ def test_a_local_server_answers_only_to_this_machines_names(open_server):
             assert client.get("/voices", headers={"Host": host}).status_code == 200, host
         rebound = client.get("/voices", headers={"Host": f"attacker.example:{port}"})
         assert rebound.status_code == 421 and f"127.0.0.1:{port}" in rebound.json()["detail"]
+
+
+# What a user on another machine sees of the server's folders
+
+
+def test_a_remote_user_sees_no_server_folders(tiny_models, tmp_path):
+    from cloning import VoiceCloner
+    from core.options import GenerationOptions
+    from core.outputs import write_outputs
+    from webui.studio import Studio
+
+    engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path / "prompts", device="cpu"))
+    result = engine.generate("Hello.", options=GenerationOptions(seed=1, max_duration_s=0.2))
+    _, sidecar, _ = write_outputs(result, engine, tmp_path / "outputs", "wav", save_voice=True)
+    remote = Studio(engine, tmp_path / "outputs", VoiceCloner(engine), allow_paths=False)
+    audio, files, settings = remote.entry_view(sidecar.stem)
+    assert str(tmp_path) not in json.dumps(settings) and "the models folder" in json.dumps(settings)
+    assert sidecar not in files and audio in files  # the settings file keeps the paths, for this machine
+    assert str(tmp_path) not in remote.status()
+    local = Studio(engine, tmp_path / "outputs", VoiceCloner(engine), allow_paths=True)
+    assert str(tiny_models) in json.dumps(local.entry_view(sidecar.stem)[2]) and str(tiny_models) in local.status()

@@ -73,9 +73,8 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
         """A past generation: its audio, its files (audio, voice, settings) and its settings."""
         if not entry_id:
             return None, None, None
-        entry = studio.entry(entry_id)
-        files = [str(p) for p in (entry.audio, entry.voice, entry.sidecar) if p is not None]
-        return str(entry.audio), files, entry.record
+        audio, files, settings = studio.entry_view(entry_id)
+        return str(audio), [str(p) for p in files], settings
 
     @user_errors(studio.redact)
     def reuse(entry_id):
