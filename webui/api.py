@@ -260,7 +260,8 @@ class BarkApi:
         voice = self._known_voice(body.voice_preset, "voice_preset")
         await self._check_text(body.text, options, "text")
         result = await self._generate(request, body.text, voice, options)
-        return Response(encode_response(result.audio, "wav"), media_type="audio/wav", headers=_seed_header(result.seed))
+        data = await run_in_threadpool(encode_response, result.audio, "wav")  # minutes of audio: not in the loop
+        return Response(data, media_type="audio/wav", headers=_seed_header(result.seed))
 
     async def speech(self, body: SpeechRequest, request: Request) -> Response:
         _check_model(body.model)
@@ -276,8 +277,7 @@ class BarkApi:
         if stream:
             return await self._stream(request, body.input, voice, options, fmt, body.speed, media)
         result = await self._generate(request, body.input, voice, options)
-        audio = change_tempo(result.audio, body.speed) if body.speed != 1.0 else result.audio
-        return Response(encode_response(audio, fmt), **media)
+        return Response(await run_in_threadpool(_encoded, result.audio, fmt, body.speed), **media)
 
     async def models(self) -> dict:
         entry = {"object": "model", "created": 0, "owned_by": "suno"}
@@ -430,6 +430,12 @@ def _option_named(message: str) -> str | None:
     if words[0] in OptionFields.model_fields:
         return words[0]
     return f"split.{words[0]}" if words[0] in split_fields else None
+
+
+def _encoded(audio, fmt: str, speed: float) -> bytes:
+    """The response's bytes at the asked tempo (in a worker thread: the tempo change and the encoders
+    take seconds on long audio, and the event loop must stay free)."""
+    return encode_response(change_tempo(audio, speed) if speed != 1.0 else audio, fmt)
 
 
 def _check_model(model: str) -> None:

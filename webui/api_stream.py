@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
@@ -97,12 +98,15 @@ async def audio_chunks(
     if fmt == "wav":
         yield wav_stream_header(SAMPLE_RATE)
     join = StreamJoin(SAMPLE_RATE, options.silence_s, options.crossfade_s)
-    async for segment in segments:
-        piece = join.add(segment.audio)
-        yield pcm16(change_tempo(piece, speed) if speed != 1.0 else piece)
+    async for segment in segments:  # joining and the tempo change run in a worker thread, off the event loop
+        yield await run_in_threadpool(lambda audio=segment.audio: _pcm_at(join.add(audio), speed))
     rest = join.finish()
     if len(rest):
-        yield pcm16(change_tempo(rest, speed) if speed != 1.0 else rest)
+        yield await run_in_threadpool(_pcm_at, rest, speed)
+
+
+def _pcm_at(audio, speed: float) -> bytes:
+    return pcm16(change_tempo(audio, speed) if speed != 1.0 else audio)
 
 
 class StreamResponse(StreamingResponse):
