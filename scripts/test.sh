@@ -17,8 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# The exact versions of requirements-lock.txt (the tested ones). torch first: the CPU build where
-# one is at hand; otherwise pip's default build.
+# The exact versions of requirements-lock.txt (the tested ones; some need Python 3.11+, while the
+# app itself runs on 3.10). torch first: the CPU build where one is at hand; otherwise pip's default build.
+if ! python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "the test command installs the tested versions of requirements-lock.txt, which need Python 3.11+;" \
+        "this is $(python -V 2>&1)" >&2
+    exit 2
+fi
 python -m pip install -q --disable-pip-version-check torch -c requirements-lock.txt
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c requirements-lock.txt
 
