@@ -30,7 +30,7 @@ except ImportError:  # Windows
 STAGING_PREFIX = ".staging-"  # a set being written: FOLDER/.staging-XXXXXXXX/
 _LOCK = ".lock"
 _MANIFEST = ".manifest"  # the steps to publish; present means complete (it is written last, atomically)
-_CLAIMS = ".claims"  # names reserved in the target folder (empty placeholders), one a line
+_CLAIMS = ".claims"  # a folder: one empty file per name reserved in the target folder, linked to it
 _PUT, _REMOVE = "put", "remove"
 _TEMP_SUFFIX = ".tmp"
 
@@ -127,16 +127,26 @@ class FileSet:
 
     def claim(self, name: str) -> bool:
         """Reserve `folder/name` now with an empty file, unless it exists (False). A set that is
-        thrown away removes its claims; one that is published replaces or removes them."""
+        thrown away removes its claims; one that is published replaces or removes them.
+
+        The placeholder is made in the staging folder first and then hard-linked into `folder`
+        (which fails if the name exists), so whenever the process dies, `recover` knows every
+        placeholder it made, and it removes only a file that is that very placeholder."""
         name = _plain(name)
+        placeholder = self._staging / _CLAIMS / name
+        placeholder.parent.mkdir(exist_ok=True)
+        placeholder.touch()
         try:
-            (self.folder / name).open("x").close()
+            os.link(placeholder, self.folder / name)
         except FileExistsError:
+            placeholder.unlink()
             return False
-        with open(self._staging / _CLAIMS, "a", encoding="utf-8") as f:  # after creating: never a stranger's
-            f.write(f"{name}\n")
-            f.flush()
-            os.fsync(f.fileno())
+        except OSError:  # a file system without hard links (FAT): an exclusive create instead
+            try:
+                (self.folder / name).open("x").close()
+            except FileExistsError:
+                placeholder.unlink()
+                return False
         return True
 
     def _commit(self) -> None:
@@ -305,18 +315,21 @@ def _read_manifest(staging: Path) -> list[tuple[str, str]] | None:
 
 def _read_claims(staging: Path) -> list[str]:
     try:
-        lines = (staging / _CLAIMS).read_text(encoding="utf-8").splitlines()
+        names = os.listdir(staging / _CLAIMS)
     except OSError:
         return []
-    return [name for name in lines if _is_plain(name)]
+    return [name for name in names if _is_plain(name)]
 
 
 def _drop_claims(folder: Path, staging: Path) -> None:
-    """Remove the placeholders a thrown-away set reserved (still empty: nobody else wrote them)."""
+    """Remove the placeholders a thrown-away set reserved: the files that are its own placeholder
+    (without hard links: an empty file of that name)."""
     for name in _read_claims(staging):
+        target, placeholder = folder / name, staging / _CLAIMS / name
         with contextlib.suppress(OSError):
-            if (folder / name).stat().st_size == 0:
-                (folder / name).unlink()
+            stat = target.stat()
+            if os.path.samefile(target, placeholder) or (stat.st_nlink == 1 and stat.st_size == 0):
+                target.unlink()
 
 
 def _plain(name: str) -> str:

@@ -3,8 +3,9 @@
     python -m tests.core.crashing N ROOT '{"op": "save", "name": "x", "seed": 2, "text": "new"}'
 
 Exit status 0: the operation finished before the N-th call; 99: it died there. The file-system calls
-counted are the ones that change what is on disk or make it durable (open, mkdir, fsync, replace,
-rename, unlink, rmdir), so trying N = 1, 2, ... until 0 visits every moment that matters.
+counted are the ones that change what is on disk or make it durable (os.open, open for writing, mkdir,
+fsync, link, replace, rename, unlink, rmdir), so trying N = 1, 2, ... until 0 visits every moment that
+matters.
 
     python -m tests.core.crashing outputs FOLDER
 
@@ -15,6 +16,8 @@ finishes. (The process imports torch but never computes with it, so forking is s
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import os
 import sys
@@ -26,7 +29,8 @@ from core.library import VoiceLibrary
 from core.voice import VoicePrompt
 
 CRASHED = 99
-_HOOKED = ("open", "mkdir", "fsync", "replace", "rename", "unlink", "rmdir")
+_open = io.open
+_HOOKED = ("open", "mkdir", "fsync", "link", "replace", "rename", "unlink", "rmdir")
 
 
 def make_prompt(seed: int) -> VoicePrompt:
@@ -51,6 +55,13 @@ def die_at(limit: int) -> None:
 
     for name in _HOOKED:
         setattr(os, name, hook(getattr(os, name)))
+    counted_open = hook(io.open)
+
+    def open_(file, mode="r", *args, **kwargs):  # builtins.open and Path.open (io.open): writes count
+        opener = counted_open if any(c in mode for c in "wxa+") else _open
+        return opener(file, mode, *args, **kwargs)
+
+    builtins.open = io.open = open_
 
 
 def run(library: VoiceLibrary, op: dict) -> None:
