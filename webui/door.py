@@ -7,15 +7,15 @@
   with any user name and the key as the password. A browser asks for the Basic login itself (the
   401 carries a Basic challenge), then sends it with every request of the page.
 - Origins: a request a web page of another origin sends (it carries `Origin`) is refused unless that
-  origin was allowed (--cors), so a page open in the user's browser cannot drive this server.
-- Host: a server that listens on this machine only answers only to the names of this machine, so a
+  origin was allowed (--cors), so a page open in the user's browser cannot drive this server. Behind a
+  reverse proxy that passes its own Host (nginx's default), name the public origin with --cors.
+- Host: a server that listens on this machine only answers to this machine's names alone, so a
   page cannot reach it by pointing its own domain name at 127.0.0.1 (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from typing import Any
 from starlette.datastructures import Headers
 
 PUBLIC_PATHS = frozenset({"/health"})
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 REALM = "Bark Studio"
 
 HeaderList = list[tuple[str, str]]
@@ -43,8 +43,8 @@ class Credentials:
         return self.api_key is not None or self.login is not None
 
     def accepts(self, authorization: str | None) -> bool:
-        """Does this Authorization header carry the key or the login? Every comparison is made, always,
-        so how long it takes tells nothing about which part was wrong."""
+        """Does this Authorization header carry the key or the login? The secrets are compared in
+        constant time, user and password both, so timing tells nothing about which part was wrong."""
         scheme, _, value = (authorization or "").partition(" ")
         scheme, value = scheme.lower(), value.strip()
         if scheme == "bearer":
@@ -75,7 +75,7 @@ class Credentials:
 def _basic(value: str) -> tuple[str | None, str]:
     try:
         user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
         return None, ""
     return (user, password) if sep else (None, "")
 
@@ -127,7 +127,7 @@ class Door:
             return 403, f"requests from web pages of {origin} are not allowed here (see --cors)", []
         if scope.get("path", "") in PUBLIC_PATHS or not self.credentials.required:
             return None
-        if _is_preflight(scope, headers, origin) or self.credentials.accepts(headers.get("authorization")):
+        if self.credentials.accepts(headers.get("authorization")):
             return None
         message, challenges = self.credentials.refusal()
         return 401, message, [("www-authenticate", c) for c in challenges]
@@ -136,11 +136,6 @@ class Door:
         """The page's own server (same host and port; the scheme may differ behind a TLS proxy) or --cors."""
         same = origin.partition("://")[2].lower() == host.lower() and bool(host)
         return same or origin in self.origins or "*" in self.origins
-
-
-def _is_preflight(scope, headers: Headers, origin: str | None) -> bool:
-    """A CORS preflight (it never carries credentials); CORSMiddleware answers it without calling a route."""
-    return scope.get("method") == "OPTIONS" and origin is not None and "access-control-request-method" in headers
 
 
 def _hostname(host: str) -> str:
