@@ -30,13 +30,12 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> None:
         controls["cuda_graphs"] = gr.Checkbox(
             current.cuda_graphs, label="CUDA graphs for decode steps (CUDA GPUs, opt-in)"
         )
-    controls["models_dir"] = gr.Textbox(
-        str(current.models_dir or ""),
-        label="Models folder",
-        info="empty: the Hugging Face cache"
-        + ("" if studio.allow_paths else " (can be changed only on the machine running the app)"),
-        interactive=studio.allow_paths,
-    )
+    if studio.allow_paths:  # a folder of this machine: shown and changed only at this machine
+        controls["models_dir"] = gr.Textbox(
+            str(current.models_dir or ""), label="Models folder", info="empty: the Hugging Face cache"
+        )
+    else:
+        gr.Markdown("The models folder can be seen and changed only on the machine running the app.")
     with gr.Row():
         apply_button = gr.Button("Apply", variant="primary")
         prepare_button = gr.Button("Download and check the models")
