@@ -10,6 +10,7 @@ callback and a threading.Event cancels within one step.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 import threading
@@ -270,16 +271,12 @@ class Engine:
         base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
         cancel = cancel or threading.Event()
-        self._running.add(cancel)
-        try:
-            with self._lock:
-                started = time.perf_counter()
-                results, warnings = self._generate_segments(
-                    segments, base_voice, options, seed, progress, cancel, on_segment
-                )
-                compute_s = time.perf_counter() - started
-        finally:
-            self._running.discard(cancel)
+        with self.cancellable(cancel), self._lock:
+            started = time.perf_counter()
+            results, warnings = self._generate_segments(
+                segments, base_voice, options, seed, progress, cancel, on_segment
+            )
+            compute_s = time.perf_counter() - started
         audio = join_segments([r.audio for r in results], SAMPLE_RATE, options.silence_s, options.crossfade_s)
         return GenerationResult(
             audio=audio,
@@ -414,9 +411,18 @@ class Engine:
     def unload(self) -> None:
         self.models.unload()
 
+    @contextlib.contextmanager
+    def cancellable(self, cancel: threading.Event) -> Iterator[None]:
+        """Work on this engine (a generation, a clone) that `cancel` stops: cancel_running sets it."""
+        self._running.add(cancel)
+        try:
+            yield
+        finally:
+            self._running.discard(cancel)
+
     def cancel_running(self) -> int:
-        """Cancel every generation under way or waiting for the engine (a server shutting down);
-        each stops within one step. Returns how many were cancelled."""
+        """Cancel all work under way or waiting for the engine (a server shutting down); each
+        stops within one step. Returns how many were cancelled."""
         running = list(self._running)
         for cancel in running:
             cancel.set()

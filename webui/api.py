@@ -48,7 +48,7 @@ from .api_audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_for
 from .api_models import LEGACY_NAMES, GenerateAudioRequest, OptionFields, SpeechRequest, SplitFields, options_from
 from .api_queue import ClientGone, GenerationQueue, Overloaded
 from .api_stream import SegmentStream, StreamResponse, audio_chunks
-from .redact import server_folders
+from .redact import folder_redactor
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,8 @@ ERRORS = {
     403: "Not allowed (a built-in preset; a request from a web page of another origin)",
     404: "Unknown voice or route",
     409: "A voice of that name is in the library already (send overwrite=true to replace it)",
-    405: "Method not allowed (see the Allow header)",
     411: "The body needs a Content-Length",
     413: "The body or upload is too large",
-    421: "This server answers on this machine only",
     422: "A field is missing or out of range (`error.param` names it)",
     503: "The line is full (see Retry-After), or model files are missing",
 }
@@ -125,7 +123,7 @@ def install_api(
     mounting anything at "/"). `cloner`: the VoiceCloner to use (default: made on first clone).
     `redact`: turns messages into what a remote client may read (default: names the engine's folders).
     `guarded`: the server asks for credentials (the schema then says so)."""
-    redact = redact or server_folders(engine)
+    redact = redact or folder_redactor(engine)
     api = BarkApi(engine, GenerationQueue(max_queue), max_upload_bytes, cloner)
     routers = [api.public_router(), api.router(guarded)]
     routes = [route for router in routers for route in router.routes]
@@ -154,6 +152,7 @@ def _document_only(app: FastAPI, routes: list, guarded: bool) -> None:
                     "login": {"type": "http", "scheme": "basic", "description": "The login (--auth)"},
                 }
                 app.openapi_schema["security"] = [{"key": []}, {"login": []}]
+                app.openapi_schema["paths"]["/health"]["get"]["security"] = []  # the one open route
         return app.openapi_schema
 
     app.openapi = schema
@@ -359,24 +358,32 @@ class BarkApi:
                 partial(self.engine.library.import_bytes, data, name, overwrite=overwrite, source="upload")
             )
             return {"voices": [_voice_json(info)], "notes": ["imported a voice prompt .npz"], "duration_s": None}
-        clone = partial(self._clone, data, file.filename or "upload", name, language, variants, overwrite)
         cancel = threading.Event()
+        clone = partial(self._clone, data, file.filename or "upload", name, language, variants, overwrite, cancel)
         async with self.queue.job(request) as ticket:
             result = await ticket.run(clone, cancel, request)
         voices = [_voice_json(v) for v in result.voices]
         return {"voices": voices, "notes": list(result.notes), "duration_s": result.duration_s}
 
-    def _clone(self, data: bytes, filename: str, name: str, language: str, variants: int, overwrite: bool):
-        """Runs in the worker thread: the clip goes through a temporary file the cloner reads."""
+    def _clone(self, data: bytes, filename: str, name: str, language: str, variants: int, overwrite: bool, cancel):
+        """Runs in the worker thread: the clip goes through a temporary file the cloner reads; `cancel`
+        (the client left, the server stops) ends it at the next step, before anything is saved."""
         options = CloneOptions(language=language, variants=variants)
         if self._cloner is None:
             self._cloner = VoiceCloner(self.engine)
         suffix = Path(filename).suffix.lower()[:8] if Path(filename).suffix.isascii() else ""
-        with tempfile.TemporaryDirectory(prefix="bark-upload-") as folder:
+
+        def stop_if_cancelled(stage: str, fraction: float) -> None:  # between the clone's steps
+            if cancel.is_set():
+                raise Cancelled("the clone was cancelled")
+
+        with tempfile.TemporaryDirectory(prefix="bark-upload-") as folder, self.engine.cancellable(cancel):
             path = Path(folder) / f"clip{suffix}"
             path.write_bytes(data)
             sent = Path(filename.replace("\\", "/")).name or "the upload"  # what messages call it
-            return self._cloner.clone(path, name, options, overwrite=overwrite, source_name=sent)
+            return self._cloner.clone(
+                path, name, options, overwrite=overwrite, source_name=sent, progress=stop_if_cancelled
+            )
 
     def _library_voice(self, name: str) -> VoiceInfo:
         try:

@@ -150,10 +150,11 @@ def test_retry_after_is_the_measured_time_of_the_jobs_ahead(monkeypatch):
 
     async def scenario() -> list[int]:
         queue = GenerationQueue(max_queue=3)
-        for seconds in (6.0, 8.0):  # two finished jobs: 7 s on average
-            async with queue.job() as ticket:
+        for seconds, finished in ((6.0, True), (8.0, True), (0.5, False)):  # 7 s on average; a failure
+            async with queue.job() as ticket:  # does not count
                 clock[0] += seconds
-                assert ticket
+                if finished:
+                    ticket.finished()
         running = queue.admit()
         await running.wait_turn()
         clock[0] += 2.0  # the running job is 2 s in: about 5 s left
@@ -165,3 +166,33 @@ def test_retry_after_is_the_measured_time_of_the_jobs_ahead(monkeypatch):
         return estimates
 
     assert asyncio.run(scenario()) == [5, 5 + 3 * 7]
+
+
+def test_a_clone_whose_client_leaves_stops_before_it_saves(tiny_models, tmp_path, monkeypatch):
+    from cloning import VoiceCloner
+    from tests.webui.helpers import voice_clip
+
+    engine = make_engine(tiny_models, tmp_path / "prompts")
+    cloner = VoiceCloner(engine)
+    inside, release = threading.Event(), threading.Event()
+    encode = cloner._prompt
+
+    def held_encode(*args, **kwargs):  # the first variant's encoding waits until the client has gone
+        inside.set()
+        release.wait(30)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(cloner, "_prompt", held_encode)
+    clip = voice_clip(tmp_path / "me.wav").read_bytes()
+    with serve(create_server(engine, max_queue=2, cloner=cloner)) as url, httpx.Client(base_url=url) as client:
+        with ThreadPoolExecutor(1) as pool:
+            form = {"name": "me", "variants": "2"}
+            gone = pool.submit(httpx.post, f"{url}/voices", files={"file": ("me.wav", clip)}, data=form, timeout=2)
+            assert inside.wait(60)
+            with pytest.raises(httpx.ReadTimeout):
+                gone.result()
+        wait_until(lambda: engine._running and all(cancel.is_set() for cancel in engine._running))  # noticed
+        assert engine.cancel_running() == 1  # and it is engine work that a shutdown stops too
+        release.set()
+        wait_until(lambda: client.get("/health").json()["queue"]["running"] == 0)
+    assert engine.library.list() == []  # stopped at its next step, before anything was saved
