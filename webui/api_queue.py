@@ -68,7 +68,9 @@ class GenerationQueue:
 
     def retry_after(self) -> int:
         """Seconds until the jobs admitted now have likely run: the rest of the running job, then the
-        waiting ones, each at the mean of the last jobs' measured times (a guess before the first)."""
+        waiting ones, each at the mean of the last finished jobs' measured times (a guess before the
+        first). Not the time until one place frees: a client retrying then would take the last place
+        and wait behind all the others anyway, holding a connection."""
         mean = sum(self._durations) / len(self._durations) if self._durations else FIRST_GUESS_S
         waiting = self._admitted - self._running
         running_left = sum(max(0.0, mean - (time.monotonic() - t)) for t in self._started.values())
@@ -97,6 +99,7 @@ class Ticket:
         self._queue = queue
         self._admitted = True
         self._has_turn = False
+        self._finished = False
 
     async def wait_turn(self, request: Request | None = None) -> None:
         """Wait for the turn; if the client disconnects meanwhile, give the place back and raise ClientGone."""
@@ -131,7 +134,9 @@ class Ticket:
             while True:
                 done, _ = await asyncio.wait({future}, timeout=DISCONNECT_POLL_S)
                 if done:
-                    return future.result()
+                    result = future.result()
+                    self.finished()
+                    return result
                 if request is not None and await request.is_disconnected():
                     cancel.set()
                     with contextlib.suppress(Exception):
@@ -141,12 +146,18 @@ class Ticket:
             cancel.set()
             raise
 
+    def finished(self) -> None:
+        """The job ran to its end: its time counts towards the estimates (a failed or cancelled one's does not)."""
+        self._finished = True
+
     def release(self) -> None:
         queue = self._queue
         if self._has_turn:
             self._has_turn = False
             queue._running -= 1
-            queue._durations.append(time.monotonic() - queue._started.pop(self))
+            took = time.monotonic() - queue._started.pop(self)
+            if self._finished:
+                queue._durations.append(took)
             queue._lock().release()
         if self._admitted:
             self._admitted = False

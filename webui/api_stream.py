@@ -68,6 +68,7 @@ class SegmentStream:
             item = await self._items.get()
         self._future.result()
         self._finished = True
+        self.ticket.finished()
 
     def close(self) -> None:
         """Cancel the job unless it finished; give back the ticket (idempotent)."""
