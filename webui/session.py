@@ -23,7 +23,7 @@ class Session:
         return Session()
 
     def request(self) -> None:
-        self.cancel.clear()
+        self.cancel = threading.Event()  # a new one: a cancelled run still ending keeps its own, set
         self.active = True
 
     def start(self) -> None:

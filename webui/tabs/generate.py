@@ -154,7 +154,9 @@ def generate_tab(
 
     def cancel(session: Session):
         """Stop this tab's generation within a step; in the browser it also leaves the line if it waits."""
-        return "Cancelled." if session.stop() else gr.skip()
+        stopped = session.stop()
+        session.finish()  # the browser also ends the run's handler, which may never reach its own finish
+        return "Cancelled." if stopped else gr.skip()
 
     cancel_button.click(cancel, session, status, queue=False, api_name="cancel", cancels=[generated])
     plan_button.click(show_segments, [text], segments, inputs_kwargs=controls, api_name="plan")
