@@ -38,9 +38,7 @@ def check_free(library: VoiceLibrary, names: list[str], overwrite: bool) -> None
     taken = [n for n in names if library.exists(n)]
     if taken:
         listed = ", ".join(repr(n) for n in taken)
-        raise NameTakenError(
-            f"your voice library already has {listed}; choose another name or allow overwriting (--overwrite)"
-        )
+        raise NameTakenError(f"your voice library already has {listed}; choose another name or allow overwriting")
 
 
 def save_all(library: VoiceLibrary, voices: list[PendingVoice], overwrite: bool) -> list[VoiceInfo]:

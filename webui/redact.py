@@ -23,7 +23,6 @@ from core.engine import Engine
 # a quote or a bracket. Messages quote names with ' or ", so a path with spaces still ends at its quote.
 _ABSOLUTE = re.compile(r"""(?:(?<![\w.:/])~?/|\b[A-Za-z]:[\\/]|\\\\)[^\s'"()\[\]{}<>,;]*""")
 _SEPARATORS = re.compile(r"[\\/]+")
-_PRIVATE = (tempfile.gettempdir(), str(Path.home()))  # whatever is in there, its place is not told
 
 
 class Redactor:
@@ -51,11 +50,12 @@ def _last_part(match: re.Match[str]) -> str:
     parts = [p for p in _SEPARATORS.split(path) if p]
     parent = os.path.dirname(path.rstrip("/\\"))
     here = os.path.exists(path) or (len(parts) > 1 and os.path.isdir(parent) and parent not in ("/", "\\"))
-    here = here or any(path.startswith(folder + os.sep) for folder in _PRIVATE)
+    private = (tempfile.gettempdir(), str(Path.home()))  # whatever is in there, its place is not told
+    here = here or any(path.startswith(folder + os.sep) for folder in private)
     return text.replace(text.rstrip(".:"), f"…/{parts[-1]}") if here and parts else text
 
 
-def server_folders(engine: Engine, output_dir: Path | None = None) -> Callable[[str], str]:
+def folder_redactor(engine: Engine, output_dir: Path | None = None) -> Callable[[str], str]:
     """A redactor for the engine's folders as they are when a message is made (settings may change):
     the voice library, the models folder, the outputs folder and the Hugging Face cache."""
     from huggingface_hub import constants  # where downloads go (HF_HOME / HF_HUB_CACHE)

@@ -3,10 +3,11 @@
     app = create_server(engine, ui=(create_app(engine, outputs), outputs), api_key="KEY", local_only=True)
     run(app, engine, host="127.0.0.1", port=7860)
 
-Layers, outermost first: CORS (only the --cors origins; Gradio then adds no CORS of its own), the
-door (host, origin and credentials: webui.door), the API's gate (methods, body limits), then the
-routes: the API's, and the Gradio app mounted at "/". Gradio's own check that a file input names an
-uploaded file runs only in an app that was launched; a mounted one is marked so here.
+Layers, outermost first: CORS (it answers preflights, granting only the --cors origins; Gradio sees
+it and grants none of its own), the door (host, origin and credentials: webui.door), the API's gate
+(methods, body limits), then the routes: the API's, and the Gradio app mounted at "/". Gradio's own
+check that a file input names an uploaded file runs only in an app that was launched; a mounted one
+is marked so here.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .api import (
 )
 from .app import launch_options
 from .door import Credentials, Door
-from .redact import server_folders
+from .redact import folder_redactor
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def create_server(
     app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=_cancel_at_exit(engine))
     credentials = Credentials(api_key, login)
     output_dir = ui[1] if ui is not None else None
-    redact = server_folders(engine, output_dir)
+    redact = folder_redactor(engine, output_dir)
     install_api(
         app,
         engine,

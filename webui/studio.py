@@ -40,7 +40,7 @@ from core.outputs import (
 from core.presets import presets_by_language
 from core.voice import VoicePrompt
 
-from .redact import server_folders
+from .redact import folder_redactor
 
 NO_VOICE = "none"
 MAX_VOICE_UPLOAD_BYTES = 16 * 1024 * 1024  # a real prompt is a few hundred KiB
@@ -68,7 +68,7 @@ class Studio:
         self.output_dir = Path(output_dir)
         self.cloner = cloner
         self.allow_paths = allow_paths
-        self.redact = server_folders(engine, self.output_dir)  # messages name folders, never show them
+        self.redact = folder_redactor(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
         recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 
