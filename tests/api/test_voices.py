@@ -90,7 +90,8 @@ class FakeCloner:
         self.engine = engine
         self.calls = []
 
-    def clone(self, audio, name, options, *, overwrite=False, source_name=None):
+    def clone(self, audio, name, options, *, overwrite=False, source_name=None, progress=None):
+        progress("saving", 0.9)
         self.calls.append((audio.read_bytes(), name, options, overwrite, source_name))
         prompt, _ = self.engine.resolve_voice("v2/en_speaker_0")
         info = self.engine.library.save(name, prompt, {"source": "clone", "language": options.language})
