@@ -45,7 +45,15 @@ from core.options import MAX_SEED, GenerationOptions
 from core.presets import LANGUAGES, is_preset, preset_language, preset_names
 
 from .api_audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_format, encode_response
-from .api_models import LEGACY_NAMES, GenerateAudioRequest, OptionFields, SpeechRequest, SplitFields, options_from
+from .api_models import (
+    LEGACY_NAMES,
+    MODEL_IDS,
+    GenerateAudioRequest,
+    OptionFields,
+    SpeechRequest,
+    SplitFields,
+    options_from,
+)
 from .api_queue import ClientGone, GenerationQueue, Overloaded
 from .api_stream import SegmentStream, StreamResponse, audio_chunks
 from .redact import folder_redactor
@@ -59,7 +67,6 @@ API_VERSION = "1"
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 5-15 s clip is well under 5 MB even as wav
 MAX_JSON_BYTES = 2 * 1024 * 1024  # the longest text (100,000 characters) and every option fit
-MODEL_IDS = ("bark", "tts-1", "tts-1-hd")  # /v1/models; OpenAI's names too, as chat front ends send them
 NPZ_MAGIC = b"PK\x03\x04"
 
 
@@ -446,8 +453,8 @@ def _encoded(audio, fmt: str, speed: float) -> bytes:
 
 
 def _check_model(model: str) -> None:
-    """`model` must be one that /v1/models lists (any case); 400 naming them otherwise."""
-    if model.strip().lower() not in MODEL_IDS:
+    """`model` must be one that /v1/models lists; 400 naming them otherwise (the schema's enum says so too)."""
+    if model not in MODEL_IDS:
         listed = ", ".join(MODEL_IDS)
         raise ApiError(400, f"model: {model!r} is not a model of this server; use one of {listed}", "model")
 

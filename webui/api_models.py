@@ -19,6 +19,7 @@ from core.textsplit import SplitOptions
 
 from .api_audio import MAX_SPEED, MIN_SPEED
 
+MODEL_IDS = ("bark", "tts-1", "tts-1-hd")  # /v1/models; OpenAI's names too, as chat front ends send them
 # The Bark API server this project grew from named the temperatures differently.
 LEGACY_NAMES = {"text_temperature": "text_temp", "coarse_temperature": "waveform_temp", "fine_temperature": "fine_temp"}
 RESPONSE_FORMATS = ("mp3", "opus", "flac", "wav", "pcm")
@@ -105,7 +106,11 @@ class SpeechRequest(OptionFields):
         json_schema_extra={"examples": [{"model": "bark", "input": "Hello there.", "voice": "v2/en_speaker_6"}]},
     )
 
-    model: str = Field("bark", description="Accepted for compatibility; the server's Bark models speak")
+    model: str = Field(
+        "bark",
+        description="One of GET /v1/models' ids (any other is a 400 naming them); the server's Bark models speak",
+        json_schema_extra={"enum": list(MODEL_IDS)},
+    )
     input: str = Field(max_length=MAX_TEXT_CHARS, description="What Bark says; long text is split into segments")
     voice: str = Field(description="A preset (v2/en_speaker_6), a library voice, or none (random)")
     response_format: Literal[RESPONSE_FORMATS] = Field("mp3", description="pcm: raw 16-bit little-endian, 24 kHz")

@@ -1,5 +1,6 @@
 """Schemathesis fuzzes every route of /openapi.json on a live server with all of its checks: no 500,
-every status and body as documented (errors included), headers, methods, content types.
+every status and body as documented (errors included), headers, methods, content types; and on a
+server with a key, that no guarded route answers without it.
 
 Bounded: a few examples per route, and the test engine keeps every generation tiny.
 
@@ -43,3 +44,28 @@ def api_schema(fuzz_url):
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_every_route_answers_as_its_schema_says(case):
     case.call_and_validate(timeout=60)
+
+
+KEY = "fuzz-key"
+guarded_schema = schemathesis.pytest.from_fixture("guarded_api_schema")
+
+
+@pytest.fixture(scope="module")
+def guarded_url(tiny_models, tmp_path_factory):
+    """A server that asks for a key: every route the schema says is guarded must refuse a request
+    without it (schemathesis's ignored-auth check), and answer as documented with it."""
+    engine = make_engine(tiny_models, tmp_path_factory.mktemp("fuzz-guarded-prompts"))
+    with serve(create_server(engine, api_key=KEY, max_queue=64, max_upload_bytes=100_000)) as url:
+        yield url
+
+
+@pytest.fixture()
+def guarded_api_schema(guarded_url):
+    headers = {"Authorization": f"Bearer {KEY}"}
+    return schemathesis.openapi.from_url(f"{guarded_url}/openapi.json", config=CONFIG, headers=headers)
+
+
+@guarded_schema.parametrize()
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_a_guarded_server_answers_as_its_schema_says(case):
+    case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
