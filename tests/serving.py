@@ -11,6 +11,14 @@ from collections.abc import Iterator
 import uvicorn
 
 
+def wait_until(condition, timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds (a hang, not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     """A port nobody listens on now (for a server in another process, which binds it itself)."""
     with socket.socket() as s:

@@ -18,6 +18,7 @@ from core.options import GenerationOptions
 from tests.serving import serve
 from webui.server import create_server
 
+QUICK = {"voice": "none", "response_format": "pcm", "stream": False}  # a request body's usual rest
 SEGMENT_CAP_S = 0.1
 MAX_SEGMENTS = 3
 

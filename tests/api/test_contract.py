@@ -7,25 +7,16 @@ import asyncio
 import gc
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
+from tests.serving import wait_until
 from webui.api_queue import GenerationQueue
 from webui.server import create_server
 
-from .conftest import make_engine, serve
-
-QUICK = {"voice": "none", "response_format": "pcm", "stream": False}
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from .conftest import QUICK, make_engine, serve
 
 
 def assert_error_shape(response: httpx.Response, status: int) -> dict:

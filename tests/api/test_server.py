@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,20 +13,12 @@ import soundfile as sf
 
 from core.errors import Cancelled
 from core.options import GenerationOptions
+from tests.serving import wait_until
 from webui.api import API_KEY_ENV, api_key_from
 from webui.api_audio import pcm16
 from webui.server import create_server
 
-from .conftest import make_engine, serve
-
-QUICK = {"voice": "none", "response_format": "pcm", "stream": False}
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from .conftest import QUICK, make_engine, serve
 
 
 def test_health_reports_models_device_and_queue(client):

@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.serving import free_port
+from tests.serving import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = {"input": "This is one of many sentences, each a segment of its own. " * 40, "voice": "none"}
@@ -45,13 +44,6 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def stream_in_background(url: str, body: dict) -> threading.Event:

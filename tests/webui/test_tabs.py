@@ -6,9 +6,10 @@ import inspect
 import re
 import shutil
 import threading
-import time
 
 import pytest
+
+from tests.serving import wait_until
 
 from .conftest import Served
 
@@ -83,10 +84,3 @@ def test_closing_a_tab_cancels_its_generation(served, held):
             other.locator("#status").get_by_text(re.compile("^Done")).wait_for()
         finally:
             browser.close()
-
-
-def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
