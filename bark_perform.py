@@ -303,21 +303,21 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _options(args: argparse.Namespace) -> GenerationOptions:
-    """options_from_args, with the fields named in a bad value's message replaced by their flags."""
+    """options_from_args, with a bad value's message naming its flag."""
     try:
         return options_from_args(args)
     except InputError as e:
-        raise InputError(_name_flags(str(e))) from e
+        raise InputError(_with_flag(e), e.field) from e
 
 
-def _name_flags(message: str) -> str:
-    """'goal_length (500) must not exceed max_length' -> '--split-goal (500) must not exceed --split-max'."""
-    flags = _flag_names()
-    first = re.match(r"\w+", message)
-    if first and first.group() in flags:
-        message = flags[first.group()] + message[first.end() :]
-    message = re.sub(r"\b[a-z]+(?:_[a-z]+)+\b", lambda m: flags.get(m.group(), m.group()), message)
-    return message.replace(" or empty,", " or 'none',")
+def _with_flag(error: InputError) -> str:
+    """'text_temp must be ... or empty, got -1' -> '--text-temp must be ... or 'none', got -1' (the
+    error's field, as data, named by its flag)."""
+    message = str(error).replace(" or empty,", " or 'none',")
+    flag = _flag_names().get(error.field or "")
+    if flag is None:
+        return message
+    return flag + message.removeprefix(error.field) if message.startswith(error.field) else f"{flag}: {message}"
 
 
 # Prompts

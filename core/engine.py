@@ -27,8 +27,9 @@ from .audio import join_segments
 from .coarse import generate_coarse
 from .codec import Codec
 from .constants import SAMPLE_RATE, TEXT_CONTEXT
-from .devices import autocast, resolve_device, resolve_dtype
+from .devices import DEVICES, DTYPES, autocast, resolve_device, resolve_dtype
 from .errors import Cancelled, InputError, VoiceError
+from .fields import check_fields, one_of, ranged
 from .fine import generate_fine
 from .hub import ModelLocator, default_models_dir
 from .library import VoiceLibrary
@@ -48,21 +49,19 @@ MAX_BATCH = 64  # the most segments generated together
 class EngineSettings:
     models_dir: Path | None = None  # None: BARK_MODELS_DIR if set, else only the HF cache / hub
     prompts_dir: Path = Path("prompts")
-    device: str = "auto"  # auto | cpu | cuda | mps
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 (autocast)
+    device: str = one_of("auto", DEVICES)
+    dtype: str = one_of("auto", DTYPES)  # autocast on GPUs
     small_text: bool = False
     small_coarse: bool = False
     small_fine: bool = False
     offload_cpu: bool = False
-    max_batch: int = 8  # segments generated together in stable mode (1: one at a time, at most MAX_BATCH)
+    max_batch: int = ranged(8, 1, MAX_BATCH)  # segments generated together in stable mode (1: one at a time)
     fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move 1-2%
     cuda_graphs: bool = False  # on CUDA GPUs, decode steps replayed as CUDA graphs (core.decode; opt-in)
     allow_download: bool = True
 
     def __post_init__(self) -> None:
-        batch = self.max_batch
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
-            raise InputError(f"max_batch must be a whole number from 1 to {MAX_BATCH}, got {batch!r}")
+        check_fields(self)
 
     @classmethod
     def all_small(cls, **kwargs) -> EngineSettings:
@@ -248,7 +247,11 @@ class Engine:
     def plan(self, text: str, options: GenerationOptions | None = None, seed: int = 0) -> list[Segment]:
         """The segments a generation would produce, without generating (a dry run)."""
         options = options or GenerationOptions()
-        return split_text(clean_text(text), options.split, seed=seed)
+        text = clean_text(text)
+        try:
+            return split_text(text, options.split, seed=seed)
+        except InputError as e:  # a split option that does not work on this text (a pattern that takes too long)
+            raise InputError(str(e), e.field and f"split.{e.field}") from None
 
     # Generation
 

@@ -6,7 +6,14 @@ class BarkError(Exception):
 
 
 class InputError(BarkError, ValueError):
-    """Bad input from the user: text, options, a voice file or a name."""
+    """Bad input from the user: text, options, a voice file or a name.
+
+    `field`: the option it is about, as data ("text_temp"; "split.mode" for a split option of a
+    generation), so that each front end names it its own way (a flag, a JSON key, a control)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class NameTakenError(InputError):

@@ -41,7 +41,8 @@ def field_types(cls: type) -> dict[str, tuple[type, bool]]:
 
 
 def check_fields(obj: Any) -> None:
-    """InputError naming the first field whose value is outside its range or choices."""
+    """InputError (its `field` set) for the first field outside its range or choices, or a yes/no
+    field that is not a bool. The one check of every options dataclass."""
     types_ = field_types(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -49,15 +50,15 @@ def check_fields(obj: Any) -> None:
         if value is None and optional:
             continue
         if RANGE in f.metadata:
-            check_number(f.name, value, *f.metadata[RANGE], whole=kind is int, optional=optional)
+            low, high = f.metadata[RANGE]
+            if isinstance(value, bool) or not isinstance(value, int if kind is int else int | float):
+                value_ok = False
+            else:
+                value_ok = low <= value <= high  # False for NaN too
+            if not value_ok:
+                allowed = f"a {'whole number' if kind is int else 'number'} from {low} to {high}"
+                raise InputError(f"{f.name} must be {allowed}{' or empty' if optional else ''}, got {value!r}", f.name)
         elif CHOICES in f.metadata and value not in f.metadata[CHOICES]:
-            raise InputError(f"{f.name} must be one of {', '.join(f.metadata[CHOICES])}, got {value!r}")
-
-
-def check_number(name: str, value: Any, low: float, high: float, *, whole: bool, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    kinds = int if whole else int | float
-    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
-        allowed = f"a {'whole number' if whole else 'number'} from {low} to {high}" + (" or empty" if optional else "")
-        raise InputError(f"{name} must be {allowed}, got {value!r}")
+            raise InputError(f"{f.name} must be one of {', '.join(f.metadata[CHOICES])}, got {value!r}", f.name)
+        elif kind is bool and not isinstance(value, bool):
+            raise InputError(f"{f.name} must be true or false, got {value!r}", f.name)

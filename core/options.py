@@ -58,13 +58,11 @@ class GenerationOptions:
             raise InputError(
                 f"coarse_history must be a whole number from 60 to {MAX_COARSE_CONTEXT - self.coarse_window} "
                 f"with coarse_window {self.coarse_window} (the two add up to at most {MAX_COARSE_CONTEXT}), "
-                f"got {self.coarse_history!r}"
+                f"got {self.coarse_history!r}",
+                "coarse_history",
             )
         if not isinstance(self.split, SplitOptions):
-            raise InputError("split must be SplitOptions")
-        for name in ("allow_early_stop", "use_kv_cache"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(f"{name} must be true or false, got {getattr(self, name)!r}")
+            raise InputError("split must be SplitOptions", "split")
 
     @property
     def text_sampling(self) -> Sampling:
@@ -91,14 +89,17 @@ class GenerationOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InputError(f"unknown generation option(s): {', '.join(unknown)}")
+            raise InputError(f"unknown generation option(s): {', '.join(unknown)}", unknown[0])
         split = data.pop("split", None)
         if isinstance(split, dict):
             split_fields = {f.name for f in dataclasses.fields(SplitOptions)}
             bad = sorted(set(split) - split_fields)
             if bad:
-                raise InputError(f"unknown split option(s): {', '.join(bad)}")
-            data["split"] = SplitOptions(**split)
+                raise InputError(f"unknown split option(s): {', '.join(bad)}", f"split.{bad[0]}")
+            try:
+                data["split"] = SplitOptions(**split)
+            except InputError as e:  # its field, as an option of this generation
+                raise InputError(str(e), e.field and f"split.{e.field}") from None
         elif split is not None:
             data["split"] = split
         return cls(**data)

@@ -97,11 +97,12 @@ class SplitOptions:
         check_fields(self)
         if self.mode in _CHAR_GOAL_MODES and self.goal_length > self.max_length:
             raise InputError(
-                f"goal_length ({self.goal_length}) must not exceed max_length ({self.max_length}) "
-                f"in split mode {self.mode!r}; lower goal_length or raise max_length"
+                f"goal_length ({self.goal_length}) must not exceed the max length ({self.max_length}) "
+                f"in split mode {self.mode!r}; lower the goal length or raise the max length",
+                "goal_length",
             )
         if self.mode == "separator" and (not isinstance(self.separator, str) or not self.separator):
-            raise InputError("separator must be a non-empty string in split mode 'separator'")
+            raise InputError("separator must be a non-empty string in split mode 'separator'", "separator")
         if self.mode == "regex":
             _compile_pattern(self.pattern)
 
@@ -127,6 +128,10 @@ def _group_depth(pattern: str) -> int:
     return deepest
 
 
+def _pattern_error(message: str) -> InputError:
+    return InputError(message, "pattern")
+
+
 def _compile_pattern(pattern: str, empty_ok: bool = False) -> regex.Pattern[str]:
     """The regex of mode "regex", in Python's `re` syntax.
 
@@ -134,26 +139,28 @@ def _compile_pattern(pattern: str, empty_ok: bool = False) -> regex.Pattern[str]
     matches the empty text.
     """
     if not isinstance(pattern, str) or not pattern:
-        raise InputError("pattern must be a non-empty regular expression in split mode 'regex'")
+        raise _pattern_error("pattern must be a non-empty regular expression in split mode 'regex'")
     if len(pattern) > MAX_PATTERN_CHARS:
-        raise InputError(f"pattern is {len(pattern):,} characters; the limit is {MAX_PATTERN_CHARS:,}")
+        raise _pattern_error(f"pattern is {len(pattern):,} characters; the limit is {MAX_PATTERN_CHARS:,}")
     if _group_depth(pattern) > MAX_PATTERN_DEPTH:
-        raise InputError(f"pattern {pattern[:40]!r}... nests its groups too deeply; use fewer parentheses")
+        raise _pattern_error(f"pattern {pattern[:40]!r}... nests its groups too deeply; use fewer parentheses")
     try:
         re.compile(pattern)  # the syntax users know, checked by `re` (which never expands repeats)
         size = _pattern_size(_re_parser.parse(pattern))
     except (re.error, OverflowError) as e:
-        raise InputError(f"pattern {pattern!r} is not a valid regular expression: {e}") from None
+        raise _pattern_error(f"pattern {pattern!r} is not a valid regular expression: {e}") from None
     except RecursionError:
-        raise InputError(f"pattern {pattern[:40]!r}... nests its groups too deeply; use fewer parentheses") from None
+        raise _pattern_error(
+            f"pattern {pattern[:40]!r}... nests its groups too deeply; use fewer parentheses"
+        ) from None
     if size > MAX_PATTERN_SIZE:
-        raise InputError(
+        raise _pattern_error(
             f"pattern {pattern!r} repeats too much (its {{n}} repeat counts expand it to {size:,} items; at most "
             f"{MAX_PATTERN_SIZE:,}); use smaller counts, or + and * for 'one or more' and 'any number'"
         )
     compiled = regex.compile(pattern, _PATTERN_DIALECT)
     if not empty_ok and next(_matches(compiled, "", pattern), None) is not None:
-        raise InputError(f"pattern {pattern!r} matches empty text; give a pattern that needs a character")
+        raise _pattern_error(f"pattern {pattern!r} matches empty text; give a pattern that needs a character")
     return compiled
 
 
@@ -180,7 +187,7 @@ def _matches(compiled: regex.Pattern[str], text: str, pattern: str) -> Iterator[
     try:
         yield from compiled.finditer(text, timeout=PATTERN_BUDGET_S, concurrent=True)
     except TimeoutError:
-        raise InputError(
+        raise _pattern_error(
             f"pattern {pattern!r} took too long on this text (over {PATTERN_BUDGET_S:g} s; it backtracks too much); "
             "use a simpler pattern: no repeat of a repeat such as (a+)+ and no overlapping alternatives such as "
             "(a|a)+, e.g. [.!?]\\s+ or (?=Chapter)"

@@ -225,7 +225,7 @@ def test_list_voices_with_an_empty_library(cli):
         (["--prompt-file", "no-such-file.txt"], "cannot read the prompt file"),
         (["--text", "hi", "--save-voice", "../x"], "must not contain"),
         (["--text", "hi", "--save-voice", "x", "--iterations", "2"], "one generation"),
-        (["--text", "hi", "--split-goal", "500"], "--split-goal (500) must not exceed --split-max"),
+        (["--text", "hi", "--split-goal", "500"], "--split-goal (500) must not exceed the max length (220)"),
         (["--text", "hi", "--format", "aiff"], "invalid choice"),
         (["--text", "hi", "--max-batch", "65"], "--max-batch: expected a whole number from 1 to 64"),
         ([], "give --text or --prompt-file"),

@@ -49,9 +49,7 @@ from .api_models import (
     LEGACY_NAMES,
     MODEL_IDS,
     GenerateAudioRequest,
-    OptionFields,
     SpeechRequest,
-    SplitFields,
     options_from,
 )
 from .api_queue import ClientGone, GenerationQueue, Overloaded
@@ -297,8 +295,7 @@ class BarkApi:
         try:
             await run_in_threadpool(self.engine.plan, text, options, options.seed)
         except InputError as e:  # the text, or a split option on this text (a pattern that takes too long)
-            option = _option_named(str(e))
-            raise ApiError(422, str(e) if option else f"{field}: {e}", option or field) from e
+            raise ApiError(422, str(e) if e.field else f"{field}: {e}", e.field or field) from e
 
     async def _generate(self, request: Request, text: str, voice: str | None, options) -> GenerationResult:
         cancel = threading.Event()
@@ -430,20 +427,7 @@ def _options(body, renames: dict[str, str] | None = None) -> GenerationOptions:
     try:
         return options_from(body, renames)
     except InputError as e:
-        raise ApiError(422, str(e), _option_named(str(e))) from e
-
-
-def _option_named(message: str) -> str | None:
-    """The option a core.options message is about: "text_temp must be ..." -> "text_temp"."""
-    words = message.replace("(", " ").split()
-    if not words:
-        return None
-    split_fields = SplitFields.model_fields
-    if words[0] == "split" and len(words) > 1 and words[1] in split_fields:  # "split mode must be ..."
-        return f"split.{words[1]}"
-    if words[0] in OptionFields.model_fields:
-        return words[0]
-    return f"split.{words[0]}" if words[0] in split_fields else None
+        raise ApiError(422, str(e), e.field) from e
 
 
 def _encoded(audio, fmt: str, speed: float) -> bytes:

@@ -72,7 +72,7 @@ def options_from(body: BaseModel, renames: dict[str, str] | None = None) -> Gene
     for old, new in (renames or {}).items():
         if old in given:
             if new in given:
-                raise InputError(f"give either {old} or {new}, not both (they are the same option)")
+                raise InputError(f"give either {old} or {new}, not both (they are the same option)", old)
             values[new] = given[old]
     if isinstance(values.get("split"), dict):
         values["split"] = {k: v for k, v in values["split"].items() if v is not None}
