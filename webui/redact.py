@@ -32,7 +32,7 @@ class Redactor:
         known = {str(path): label for path, label in labels.items() if path}
         spelled: dict[str, str] = {}
         for path, label in known.items():
-            for form in {path, os.path.abspath(path), os.path.realpath(path)}:
+            for form in {os.path.abspath(path), os.path.realpath(path)}:  # a relative "prompts" is a word too
                 spelled[form.rstrip("/\\")] = label
         # longest first, so that a folder inside another is named by its own label
         self._known = sorted(spelled.items(), key=lambda item: -len(item[0]))

@@ -62,7 +62,7 @@ def create_server(
     """
     app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=_cancel_at_exit(engine))
     credentials = Credentials(api_key, login)
-    output_dir = ui[1] if ui is not None else None
+    blocks, output_dir = ui if ui is not None else (None, None)
     redact = folder_redactor(engine, output_dir)
     install_api(
         app,
@@ -73,8 +73,7 @@ def create_server(
         redact=redact,
         guarded=credentials.required,
     )
-    if ui is not None:
-        blocks, output_dir = ui
+    if blocks is not None:
         gr.mount_gradio_app(app, blocks, path="/", **launch_options(output_dir))
         blocks.has_launched = True  # turns on Gradio's check that file inputs were uploaded (see above)
     app.add_middleware(
@@ -104,7 +103,7 @@ def _cancel_at_exit(engine: Engine):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn that cancels the engine's generations as soon as it is told to stop (SIGTERM, Ctrl-C),
+    """uvicorn that cancels the engine's work as soon as it is told to stop (SIGTERM, Ctrl-C),
     so that the worker threads end within a step and the process exits."""
 
     def __init__(self, config: uvicorn.Config, engine: Engine):
@@ -114,7 +113,7 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         cancelled = self.engine.cancel_running()
         if cancelled:
-            log.warning("stopping: cancelled %d generation(s)", cancelled)
+            log.warning("stopping: cancelled %d running job(s) (generations, clones)", cancelled)
         super().handle_exit(sig, frame)
 
 
