@@ -9,6 +9,7 @@ generation's cancel event, which stops the engine within one step.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,11 +20,13 @@ from starlette.responses import StreamingResponse
 
 from core.constants import SAMPLE_RATE
 from core.engine import GenerationResult, SegmentResult
+from core.errors import Cancelled
 from core.options import GenerationOptions
 
 from .api_audio import StreamJoin, change_tempo, pcm16, wav_stream_header
 from .api_queue import DISCONNECT_POLL_S, ClientGone, Ticket
 
+log = logging.getLogger(__name__)
 _END = object()
 OnSegment = Callable[[SegmentResult], None]
 
@@ -61,12 +64,17 @@ class SegmentStream:
             self._future.result()
 
     async def segments(self) -> AsyncIterator[SegmentResult]:
-        """The segments in order; raises the job's error at the end (the response is then cut short)."""
+        """The segments in order; raises the job's error at the end (the response is then cut short),
+        except a cancel's: the client left, or the server is stopping, and the stream just ends."""
         item = self._first
         while item is not _END:
             yield item
             item = await self._items.get()
-        self._future.result()
+        try:
+            self._future.result()
+        except Cancelled:
+            log.warning("a stream ended early: its generation was cancelled")
+            return
         self._finished = True
         self.ticket.finished()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,14 @@ def create_server(
         redact=redact,
         guarded=credentials.required,
     )
+    app.state.close_ui = None
     if blocks is not None:
         gr.mount_gradio_app(app, blocks, path="/", **launch_options(output_dir))
         blocks.has_launched = True  # turns on Gradio's check that file inputs were uploaded (see above)
+        # The mounted Gradio app's stop event ends the open tabs' heartbeat streams, which would hold a
+        # shutdown for its whole grace time (Blocks.close sets it only on an app Blocks launched itself).
+        mounted = app.router.routes[-1].app
+        app.state.close_ui = mounted.stop_event.set
     app.add_middleware(
         Door, credentials=credentials, local_only=local_only, origins=list(cors_origins), respond=error_response
     )
@@ -106,14 +112,16 @@ class _Server(uvicorn.Server):
     """uvicorn that cancels the engine's work as soon as it is told to stop (SIGTERM, Ctrl-C),
     so that the worker threads end within a step and the process exits."""
 
-    def __init__(self, config: uvicorn.Config, engine: Engine):
+    def __init__(self, config: uvicorn.Config, engine: Engine, close_ui: Callable[[], None] | None):
         super().__init__(config)
-        self.engine = engine
+        self.engine, self.close_ui = engine, close_ui
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         cancelled = self.engine.cancel_running()
         if cancelled:
             log.warning("stopping: cancelled %d running job(s) (generations, clones)", cancelled)
+        if self.close_ui is not None and not self.should_exit:
+            self.close_ui()
         super().handle_exit(sig, frame)
 
 
@@ -121,4 +129,4 @@ def run(app: FastAPI, engine: Engine, host: str, port: int) -> None:
     """Serve until SIGTERM or Ctrl-C; then running generations are cancelled and open connections get
     SHUTDOWN_GRACE_S seconds."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
-    _Server(config, engine).run()
+    _Server(config, engine, app.state.close_ui).run()
