@@ -24,7 +24,7 @@ from pathlib import Path
 from core.devices import DEVICES
 from core.engine import Engine, EngineSettings
 from core.errors import BarkError
-from webui.api import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from
+from webui.api.routes import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from
 from webui.door import Credentials
 
 AUTH_ENV = "BARK_WEBUI_AUTH"

@@ -26,7 +26,7 @@ from core.constants import N_COARSE_CODEBOOKS
 from core.engine import Engine
 from core.errors import InputError, ModelFileError
 from core.library import VoiceInfo
-from core.models import CODEC
+from core.model_cache import CODEC
 from core.voice import VoicePrompt
 
 from .audio import (

@@ -22,7 +22,7 @@ from .constants import (
     SEMANTIC_VOCAB_SIZE,
     TEXT_CONTEXT,
 )
-from .decode import DecodeSteps
+from .decode_steps import DecodeSteps
 from .model import GPT
 from .sampling import Sampling, sample_rows
 from .semantic import StepHook
@@ -81,7 +81,7 @@ def generate_coarse(
 
     T_b = coarse_steps(S_b) / 2. Row b draws from generators[b]; rows step together (a row that is
     done keeps the batch shape until the longest is done) and the windows start at the same steps.
-    `step_mode` picks how decode steps run (core.decode: eager, static, or CUDA graphs).
+    `step_mode` picks how decode steps run (core.decode_steps: eager, static, or CUDA graphs).
     """
     device = model.device
     batch = len(semantic)

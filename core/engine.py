@@ -34,7 +34,7 @@ from .fine import generate_fine
 from .hub import ModelLocator, default_models_dir
 from .library import VoiceLibrary
 from .loading import STAGES, load_preset
-from .models import CODEC, ModelCache
+from .model_cache import CODEC, ModelCache
 from .options import MAX_SEED, MAX_TEXT_CHARS, GenerationOptions
 from .presets import is_preset
 from .semantic import encode_text, generate_semantic, max_semantic_tokens
@@ -57,7 +57,7 @@ class EngineSettings:
     offload_cpu: bool = False
     max_batch: int = ranged(8, 1, MAX_BATCH)  # segments generated together in stable mode (1: one at a time)
     fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move 1-2%
-    cuda_graphs: bool = False  # on CUDA GPUs, decode steps replayed as CUDA graphs (core.decode; opt-in)
+    cuda_graphs: bool = False  # on CUDA GPUs, decode steps replayed as CUDA graphs (core.decode_steps; opt-in)
     allow_download: bool = True
 
     def __post_init__(self) -> None:

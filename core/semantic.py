@@ -16,7 +16,7 @@ from .constants import (
     TEXT_ENCODING_OFFSET,
     TEXT_PAD_TOKEN,
 )
-from .decode import DecodeSteps
+from .decode_steps import DecodeSteps
 from .errors import InputError
 from .model import GPT
 from .sampling import Sampling, sample_rows
@@ -90,7 +90,7 @@ def generate_semantic(
     Row b draws from generators[b]. The first pass sees text and history merged (257 positions);
     every later step one token per row. A row stops when end-of-speech is drawn or its probability
     reaches min_eos_p (if allowed), or after max_tokens; the batch runs until every row has stopped.
-    `step_mode` picks how decode steps run (core.decode: eager, static, or CUDA graphs).
+    `step_mode` picks how decode steps run (core.decode_steps: eager, static, or CUDA graphs).
     """
     device = model.device
     batch = text_ids.shape[0]

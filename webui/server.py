@@ -26,7 +26,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cloning import VoiceCloner
 from core.engine import Engine
 
-from .api import (
+from .api.routes import (
     API_SUMMARY,
     API_TITLE,
     API_VERSION,

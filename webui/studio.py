@@ -26,7 +26,7 @@ from core.engine import Engine, EngineSettings, GenerationResult, Progress, Segm
 from core.errors import InputError
 from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
-from core.models import CODEC
+from core.model_cache import CODEC
 from core.options import GenerationOptions
 from core.outputs import (
     OutputEntry,

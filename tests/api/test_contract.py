@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.serving import wait_until
-from webui.api_queue import GenerationQueue
+from webui.api.queue import GenerationQueue
 from webui.server import create_server
 
 from .conftest import QUICK, make_engine, serve
@@ -137,7 +137,7 @@ def test_an_abandoned_stream_leaves_no_unretrieved_error(tiny_models, tmp_path, 
 
 def test_retry_after_is_the_measured_time_of_the_jobs_ahead(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr("webui.api_queue.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("webui.api.queue.time.monotonic", lambda: clock[0])
 
     async def scenario() -> list[int]:
         queue = GenerationQueue(max_queue=3)

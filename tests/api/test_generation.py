@@ -14,7 +14,7 @@ import soundfile as sf
 
 from core.constants import SAMPLE_RATE
 from core.options import GenerationOptions
-from webui.api_audio import encode_response, pcm16
+from webui.api.audio import encode_response, pcm16
 
 THREE_SENTENCES = "First one here. Then the second. And the third."
 ONE_PER_SENTENCE = {"goal_length": 10, "max_length": 20}  # three segments

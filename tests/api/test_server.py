@@ -14,8 +14,8 @@ import soundfile as sf
 from core.errors import Cancelled
 from core.options import GenerationOptions
 from tests.serving import wait_until
-from webui.api import API_KEY_ENV, api_key_from
-from webui.api_audio import pcm16
+from webui.api.audio import pcm16
+from webui.api.routes import API_KEY_ENV, api_key_from
 from webui.server import create_server
 
 from .conftest import QUICK, make_engine, serve

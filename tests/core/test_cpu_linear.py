@@ -13,7 +13,7 @@ from core.engine import Engine, EngineSettings
 from core.hub import ModelLocator
 from core.loading import load_stage_model
 from core.model import GPT, GPTConfig
-from core.models import store_linears_in
+from core.model_cache import store_linears_in
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core.coarse import generate_coarse
-from core.decode import DecodeSteps
+from core.decode_steps import DecodeSteps
 from core.hub import ModelLocator
 from core.loading import load_preset, load_stage_model, load_tokenizer
 from core.model import GPT, GPTConfig

@@ -17,7 +17,7 @@ from core.fields import CHOICES, RANGE, field_types
 from core.options import MAX_TEXT_CHARS, GenerationOptions
 from core.textsplit import SplitOptions
 
-from .api_audio import MAX_SPEED, MIN_SPEED
+from .audio import MAX_SPEED, MIN_SPEED
 
 MODEL_IDS = ("bark", "tts-1", "tts-1-hd")  # /v1/models; OpenAI's names too, as chat front ends send them
 # The Bark API server this project grew from named the temperatures differently.

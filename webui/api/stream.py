@@ -23,8 +23,8 @@ from core.engine import GenerationResult, SegmentResult
 from core.errors import Cancelled
 from core.options import GenerationOptions
 
-from .api_audio import StreamJoin, change_tempo, pcm16, wav_stream_header
-from .api_queue import DISCONNECT_POLL_S, ClientGone, Ticket
+from .audio import StreamJoin, change_tempo, pcm16, wav_stream_header
+from .queue import DISCONNECT_POLL_S, ClientGone, Ticket
 
 log = logging.getLogger(__name__)
 _END = object()

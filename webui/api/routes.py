@@ -6,7 +6,7 @@
 Routes (docs at /docs): POST /generate-audio/ (the original Bark API server's contract),
 POST /v1/audio/speech, GET /v1/models, GET /v1/audio/models, GET /v1/audio/voices (OpenAI's shapes),
 GET/POST /voices, GET/DELETE /voices/{name}, GET /health. Generations run one at a time in a worker
-thread behind a bounded line (webui.api_queue); a full line answers 503 with Retry-After. Voice names
+thread behind a bounded line (webui.api.queue); a full line answers 503 with Retry-After. Voice names
 from requests never name files; uploads are size-limited. Every error, whatever route or status, has
 one shape (ErrorBody): OpenAI's `{"error": {"message", "type", "param", "code"}}` plus `detail`, the
 same message, for clients of the Bark API server; messages name no folder of the server.
@@ -44,17 +44,17 @@ from core.library import MAX_NAME_LENGTH, VoiceInfo, sanitize_voice_name
 from core.options import MAX_SEED, GenerationOptions
 from core.presets import LANGUAGES, is_preset, preset_language, preset_names
 
-from .api_audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_format, encode_response
-from .api_models import (
+from ..redact import folder_redactor
+from .audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_format, encode_response
+from .bodies import (
     LEGACY_NAMES,
     MODEL_IDS,
     GenerateAudioRequest,
     SpeechRequest,
     options_from,
 )
-from .api_queue import ClientGone, GenerationQueue, Overloaded
-from .api_stream import SegmentStream, StreamResponse, audio_chunks
-from .redact import folder_redactor
+from .queue import ClientGone, GenerationQueue, Overloaded
+from .stream import SegmentStream, StreamResponse, audio_chunks
 
 log = logging.getLogger(__name__)
 

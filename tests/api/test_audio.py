@@ -7,7 +7,7 @@ import pytest
 
 from core.audio import join_segments
 from core.errors import InputError
-from webui.api_audio import StreamJoin, change_tempo
+from webui.api.audio import StreamJoin, change_tempo
 
 
 @pytest.mark.parametrize(("silence_s", "crossfade_s"), [(0.0, 0.0), (0.25, 0.0), (0.0, 0.01), (0.25, 0.3)])
