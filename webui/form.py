@@ -9,35 +9,41 @@ GenerationOptions and SplitOptions has a control.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import gradio as gr
 
-from core.constants import MAX_SEMANTIC_TOKENS, SEMANTIC_RATE_HZ, TEXT_CONTEXT
 from core.errors import InputError
-from core.options import CONTINUITY_MODES, MAX_SEED, GenerationOptions
-from core.textsplit import MAX_JITTER, MAX_MAX_LENGTH, MIN_MAX_LENGTH, SPLIT_MODES, SplitOptions
+from core.fields import RANGE
+from core.options import CONTINUITY_MODES, MAX_COARSE_CONTEXT, MAX_DURATION_S, GenerationOptions
+from core.textsplit import SPLIT_MODES, SplitOptions
 
 DEFAULTS = GenerationOptions()
 SPLIT_PREFIX = "split_"
-MAX_DURATION_S = math.floor(MAX_SEMANTIC_TOKENS / SEMANTIC_RATE_HZ * 10) / 10
 # Controls that are whole numbers (Gradio hands numbers over as floats).
 _WHOLE = {"text_top_k", "coarse_top_k", "coarse_history", "coarse_window", "reset_every", "seed"}
 _WHOLE |= {"split_goal_length", "split_max_length"}
 # Options that can be off (None): their controls show 0 for off, so that every control has a value.
-_ZERO_IS_OFF = {"text_top_k", "coarse_top_k", "text_top_p", "coarse_top_p", "max_duration_s", "fine_temp"}
+ZERO_IS_OFF = {"text_top_k", "coarse_top_k", "text_top_p", "coarse_top_p", "max_duration_s", "fine_temp"}
+
+
+def bounds(name: str) -> dict[str, float]:
+    """The control's minimum and maximum: its option's range (core.fields), from 0 where 0 means off."""
+    cls, field = (SplitOptions, name.removeprefix(SPLIT_PREFIX)) if name.startswith(SPLIT_PREFIX) else (None, name)
+    low, high = next(f.metadata[RANGE] for f in dataclasses.fields(cls or GenerationOptions) if f.name == field)
+    return {"minimum": 0 if name in ZERO_IS_OFF else low, "maximum": high}
 
 
 def simple_controls() -> dict[str, gr.Component]:
     """Temperatures, clip length chance and the seed: the controls most people touch."""
     controls = {
-        "text_temp": gr.Slider(0.05, 1.5, DEFAULTS.text_temp, step=0.05, label="Text temperature"),
-        "waveform_temp": gr.Slider(0.05, 1.5, DEFAULTS.waveform_temp, step=0.05, label="Waveform temperature"),
+        "text_temp": gr.Slider(**bounds("text_temp"), value=DEFAULTS.text_temp, step=0.01, label="Text temperature"),
+        "waveform_temp": gr.Slider(
+            **bounds("waveform_temp"), value=DEFAULTS.waveform_temp, step=0.01, label="Waveform temperature"
+        ),
         "min_eos_p": gr.Slider(
-            0.0,
-            1.0,
-            DEFAULTS.min_eos_p,
+            **bounds("min_eos_p"),
+            value=DEFAULTS.min_eos_p,
             step=0.01,
             label="Clip length chance",
             info="A clip ends once ending is this likely: lower gives longer clips",
@@ -45,7 +51,7 @@ def simple_controls() -> dict[str, gr.Component]:
     }
     with gr.Row():
         controls["random_seed"] = gr.Checkbox(True, label="Random seed", scale=1)
-        controls["seed"] = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=2)
+        controls["seed"] = gr.Number(0, precision=0, **bounds("seed"), label="Seed", scale=2)
     return controls
 
 
@@ -53,18 +59,17 @@ def advanced_controls() -> dict[str, gr.Component]:
     """Every other option, per stage, then long-text splitting and joining."""
     c: dict[str, gr.Component] = {}
     with gr.Row():
-        c["text_top_k"] = gr.Number(0, precision=0, minimum=0, label="Text top-k", info="0: off")
-        c["text_top_p"] = gr.Number(0, minimum=0, maximum=1, step=0.01, label="Text top-p", info="0: off")
-        c["coarse_top_k"] = gr.Number(0, precision=0, minimum=0, label="Waveform top-k", info="0: off")
-        c["coarse_top_p"] = gr.Number(0, minimum=0, maximum=1, step=0.01, label="Waveform top-p", info="0: off")
+        c["text_top_k"] = gr.Number(0, precision=0, **bounds("text_top_k"), label="Text top-k", info="0: off")
+        c["text_top_p"] = gr.Number(0, **bounds("text_top_p"), step=0.01, label="Text top-p", info="0: off")
+        c["coarse_top_k"] = gr.Number(0, precision=0, **bounds("coarse_top_k"), label="Waveform top-k", info="0: off")
+        c["coarse_top_p"] = gr.Number(0, **bounds("coarse_top_p"), step=0.01, label="Waveform top-p", info="0: off")
     with gr.Row():
         c["fine_temp"] = gr.Slider(
-            0.0, 1.5, DEFAULTS.fine_temp or 0, step=0.05, label="Fine temperature", info="0: argmax"
+            **bounds("fine_temp"), value=DEFAULTS.fine_temp or 0, step=0.01, label="Fine temperature", info="0: argmax"
         )
         c["max_duration_s"] = gr.Number(
             0,
-            minimum=0,
-            maximum=MAX_DURATION_S,
+            **bounds("max_duration_s"),
             label="Max seconds per segment",
             info=f"0: Bark's ~{MAX_DURATION_S:.0f} s",
             elem_id="max-duration",
@@ -74,9 +79,15 @@ def advanced_controls() -> dict[str, gr.Component]:
         c["use_kv_cache"] = gr.Checkbox(DEFAULTS.use_kv_cache, label="KV cache (faster)")
     with gr.Row():
         c["coarse_history"] = gr.Slider(
-            60, 1024 - TEXT_CONTEXT - 2, DEFAULTS.coarse_history, step=1, label="Coarse history (tokens)"
+            **bounds("coarse_history"),
+            value=DEFAULTS.coarse_history,
+            step=1,
+            label="Coarse history (tokens)",
+            info=f"history + window: at most {MAX_COARSE_CONTEXT}",
         )
-        c["coarse_window"] = gr.Slider(1, 256, DEFAULTS.coarse_window, step=1, label="Coarse window (steps)")
+        c["coarse_window"] = gr.Slider(
+            **bounds("coarse_window"), value=DEFAULTS.coarse_window, step=1, label="Coarse window (steps)"
+        )
     c.update(_split_controls())
     with gr.Row():
         c["continuity"] = gr.Radio(
@@ -85,10 +96,16 @@ def advanced_controls() -> dict[str, gr.Component]:
             label="Voice across segments",
             info="stable: every segment from the voice · continuous: from the segment before · reset: both",
         )
-        c["reset_every"] = gr.Number(DEFAULTS.reset_every, precision=0, minimum=1, label="Reset every N segments")
+        c["reset_every"] = gr.Number(
+            DEFAULTS.reset_every, precision=0, **bounds("reset_every"), label="Reset every N segments"
+        )
     with gr.Row():
-        c["silence_s"] = gr.Slider(0.0, 3.0, DEFAULTS.silence_s, step=0.05, label="Silence between segments (s)")
-        c["crossfade_s"] = gr.Slider(0.0, 1.0, DEFAULTS.crossfade_s, step=0.01, label="Crossfade (s)")
+        c["silence_s"] = gr.Slider(
+            **bounds("silence_s"), value=DEFAULTS.silence_s, step=0.05, label="Silence between segments (s)"
+        )
+        c["crossfade_s"] = gr.Slider(
+            **bounds("crossfade_s"), value=DEFAULTS.crossfade_s, step=0.01, label="Crossfade (s)"
+        )
     return c
 
 
@@ -98,12 +115,16 @@ def _split_controls() -> dict[str, gr.Component]:
     with gr.Row():
         c["split_mode"] = gr.Dropdown(list(SPLIT_MODES), value=split.mode, label="Split long text by")
         c["split_goal_length"] = gr.Number(
-            split.goal_length, precision=0, minimum=1, label="Goal length", info="characters (words in 'word' mode)"
+            split.goal_length,
+            precision=0,
+            **bounds("split_goal_length"),
+            label="Goal length",
+            info="characters (words in 'word' mode)",
         )
         c["split_max_length"] = gr.Slider(
-            MIN_MAX_LENGTH, MAX_MAX_LENGTH, split.max_length, step=1, label="Max length (characters)"
+            **bounds("split_max_length"), value=split.max_length, step=1, label="Max length (characters)"
         )
-        c["split_jitter"] = gr.Slider(0.0, MAX_JITTER, split.jitter, step=0.05, label="Length jitter")
+        c["split_jitter"] = gr.Slider(**bounds("split_jitter"), value=split.jitter, step=0.05, label="Length jitter")
     with gr.Row():
         c["split_separator"] = gr.Textbox(split.separator, label="Separator (mode 'separator')")
         c["split_pattern"] = gr.Textbox(split.pattern, label="Regex (mode 'regex')")
@@ -126,7 +147,7 @@ def form_from_options(options: GenerationOptions) -> dict[str, Any]:
     values.update({SPLIT_PREFIX + f.name: getattr(options.split, f.name) for f in dataclasses.fields(SplitOptions)})
     values["random_seed"] = options.seed is None
     values["seed"] = options.seed if options.seed is not None else 0
-    values.update({name: 0 for name in _ZERO_IS_OFF if values[name] is None})
+    values.update({name: 0 for name in ZERO_IS_OFF if values[name] is None})
     return values
 
 
@@ -134,10 +155,10 @@ def _value(name: str, value: Any) -> Any:
     """A control's value in the type its option takes: 0 -> None (off), whole numbers -> int."""
     if isinstance(value, str) and name not in ("split_separator", "split_pattern") and not value.strip():
         value = None
-    if name in _ZERO_IS_OFF and value == 0:
+    if name in ZERO_IS_OFF and value == 0:
         value = None
     if value is None:
-        if name in _ZERO_IS_OFF or name == "seed":
+        if name in ZERO_IS_OFF or name == "seed":
             return None
         raise InputError(f"{_label(name)} must not be empty")
     if name in _WHOLE and isinstance(value, float):

@@ -8,9 +8,17 @@ import gradio as gr
 import pytest
 
 from core.errors import InputError
+from core.fields import RANGE
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
-from webui.form import SPLIT_PREFIX, advanced_controls, form_from_options, options_from_form, simple_controls
+from webui.form import (
+    SPLIT_PREFIX,
+    ZERO_IS_OFF,
+    advanced_controls,
+    form_from_options,
+    options_from_form,
+    simple_controls,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +79,14 @@ def test_zero_means_off_and_numbers_become_whole(controls):
 def test_bad_values_are_input_errors(controls, changes, words):
     with pytest.raises(InputError, match=words):
         options_from_form(defaults(controls) | changes)
+
+
+def test_every_control_allows_what_its_option_allows(controls):
+    """A control's range is its field's (core.fields): 0 added below for an option that 0 turns off."""
+    ranged = [(f.name, f) for f in dataclasses.fields(GenerationOptions) if RANGE in f.metadata]
+    ranged += [(SPLIT_PREFIX + f.name, f) for f in dataclasses.fields(SplitOptions) if RANGE in f.metadata]
+    assert ranged
+    for name, f in ranged:
+        low, high = f.metadata[RANGE]
+        control = controls[name]
+        assert (control.minimum, control.maximum) == (0 if name in ZERO_IS_OFF else low, high), name
