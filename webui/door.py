@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 from starlette.datastructures import Headers
 
 PUBLIC_PATHS = frozenset({"/health"})
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+LOCAL_NAMES = frozenset({"localhost"})  # and loopback addresses (127.0.0.1, [::1], 0.0.0.0 as browsers send it)
 REALM = "Bark Studio"
 
 HeaderList = list[tuple[str, str]]
@@ -120,7 +121,7 @@ class Door:
         """None to let the request in, else (status, message, headers) of the refusal."""
         headers = Headers(scope=scope)
         host = headers.get("host", "")
-        if self.local_only and _hostname(host) not in LOCAL_HOSTS:
+        if self.local_only and not _is_local(_hostname(host)):
             return 421, f"this server answers on this machine only: open http://127.0.0.1:{_port(host)}/", []
         origin = headers.get("origin")
         if origin is not None and not self._origin_allowed(origin.rstrip("/"), host):
@@ -136,6 +137,17 @@ class Door:
         """The page's own server (same host and port; the scheme may differ behind a TLS proxy) or --cors."""
         same = origin.partition("://")[2].lower() == host.lower() and bool(host)
         return same or origin in self.origins or "*" in self.origins
+
+
+def _is_local(name: str) -> bool:
+    """localhost, or an address of this machine's loopback written as such (no domain to rebind)."""
+    if name in LOCAL_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _hostname(host: str) -> str:

@@ -208,10 +208,12 @@ def test_a_local_server_answers_only_to_this_machines_names(open_server):
     url, _, _ = open_server
     port = url.rsplit(":", 1)[1]
     with httpx.Client(base_url=url, timeout=30) as client:
-        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"0.0.0.0:{port}", f"127.0.1.1:{port}"):
             assert client.get("/voices", headers={"Host": host}).status_code == 200, host
         rebound = client.get("/voices", headers={"Host": f"attacker.example:{port}"})
         assert rebound.status_code == 421 and f"127.0.0.1:{port}" in rebound.json()["detail"]
+        for host in (f"192.168.1.5:{port}", f"localhost.attacker.example:{port}", ""):
+            assert client.get("/voices", headers={"Host": host}).status_code == 421, host
 
 
 # What a user on another machine sees of the server's folders
