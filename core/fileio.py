@@ -61,11 +61,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_writer(path, "w") as f:
-        f.write(text)
-
-
 def is_atomic_temp(name: str) -> bool:
     """True for the temporary file of an `atomic_writer` (".NAME.XXXXXXXX.tmp") left by a crash."""
     return name.startswith(".") and name.endswith(_TEMP_SUFFIX) and name.count(".") >= 3

@@ -1,7 +1,7 @@
 """The REST API: the engine and voice library of the web UI, over HTTP.
 
     app = FastAPI()
-    install_api(app, engine, max_queue=16)     # webui.server.create_server adds the door and the UI
+    install_api(app, engine, max_queue=16, redact=folder_redactor(engine))  # create_server: + door and UI
 
 Routes (docs at /docs): POST /generate-audio/ (the original Bark API server's contract),
 POST /v1/audio/speech, GET /v1/models, GET /v1/audio/models, GET /v1/audio/voices (OpenAI's shapes),
@@ -44,7 +44,6 @@ from core.library import MAX_NAME_LENGTH, VoiceInfo, sanitize_voice_name
 from core.options import MAX_SEED, GenerationOptions
 from core.presets import LANGUAGES, is_preset, preset_language, preset_names
 
-from ..redact import folder_redactor
 from .audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_format, encode_response
 from .bodies import (
     LEGACY_NAMES,
@@ -121,14 +120,13 @@ def install_api(
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     cloner: VoiceCloner | None = None,
-    redact: Callable[[str], str] | None = None,
+    redact: Callable[[str], str],
     guarded: bool = False,
 ) -> BarkApi:
     """Add the API's routes, error handlers and body limits to `app` (before it starts, and before
     mounting anything at "/"). `cloner`: the VoiceCloner to use (default: made on first clone).
-    `redact`: turns messages into what a remote client may read (default: names the engine's folders).
+    `redact`: turns messages into what a remote client may read (webui.redact.folder_redactor).
     `guarded`: the server asks for credentials (the schema then says so)."""
-    redact = redact or folder_redactor(engine)
     api = BarkApi(engine, GenerationQueue(max_queue), max_upload_bytes, cloner)
     routers = [api.public_router(), api.router(guarded)]
     routes = [route for router in routers for route in router.routes]
@@ -492,8 +490,7 @@ def error_response(
 
 
 def _public(request: Request, message: str) -> str:
-    redact = getattr(request.app.state, "redact", None)
-    return redact(message) if redact is not None else message
+    return request.app.state.redact(message)
 
 
 async def _api_error(request: Request, error: ApiError) -> JSONResponse:
