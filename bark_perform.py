@@ -18,153 +18,60 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import re
 import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
 from core.audio import AUDIO_FORMATS, check_format
-from core.devices import DEVICES, DTYPES
-from core.engine import MAX_BATCH, Engine, EngineSettings, GenerationResult, Progress
+from core.engine import Engine, EngineSettings, GenerationResult, Progress
 from core.errors import BarkError, Cancelled, InputError
+from core.flags import (
+    add_engine_flags,
+    add_flags,
+    engine_flag_names,
+    engine_settings,
+    flag_names,
+    flag_values,
+    naming_flag,
+)
 from core.library import VoiceLibrary, sanitize_voice_name
-from core.options import CONTINUITY_MODES, MAX_SEED, GenerationOptions
+from core.options import MAX_SEED, GenerationOptions
 from core.outputs import estimate_seconds, write_outputs
 from core.presets import presets_by_language
-from core.textsplit import SPLIT_MODES, Segment, SplitOptions, pattern_spans
+from core.textsplit import Segment, SplitOptions, pattern_spans
 
 PROG = "bark_perform.py"
 DEFAULT_OUTPUT_DIR = Path("outputs")
 _BLANK_LINES = re.compile(r"\n[^\S\n]*\n")  # prompts in a --prompt-file, by default
 
 
-# Flags of the generation options
+# Flags of the options (core.flags: one per field, described with the field)
 
-
-def _optional(convert: Callable[[str], float]) -> Callable[[str], float | None]:
-    """An argparse type that also accepts "none" (meaning: off / argmax / Bark's default)."""
-
-    def parse(text: str) -> float | None:
-        if text.strip().lower() == "none":
-            return None
-        try:
-            return convert(text)
-        except ValueError:
-            kind = "a whole number" if convert is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {kind} or 'none', got {text!r}") from None
-
-    parse.metavar = ("N" if convert is int else "X") + "|none"
-    return parse
-
-
-@dataclass(frozen=True)
-class _Flag:
-    """One command-line flag for one options field; `kind` bool makes a --x / --no-x pair."""
-
-    field: str
-    flag: str
-    kind: Callable[[str], object] | type[bool]
-    help: str
-    metavar: str | None = None  # default: from the kind (X for a number, N for a whole number)
-
-
-# GenerationOptions fields, by help group. The argparse dest is the field name.
-_GENERATION_FLAGS: dict[str, tuple[_Flag, ...]] = {
-    "seed": (
-        _Flag("seed", "--seed", _optional(int), "the same seed and settings give the same audio (default: random)"),
-    ),
-    "text (semantic) stage": (
-        _Flag("text_temp", "--text-temp", float, "temperature: higher is more varied, lower more stable"),
-        _Flag(
-            "text_top_k", "--text-top-k", _optional(int), "sample from the K likeliest tokens only (default: none, all)"
-        ),
-        _Flag(
-            "text_top_p",
-            "--text-top-p",
-            _optional(float),
-            "sample from the likeliest tokens holding P (default: none, off)",
-        ),
-        _Flag("min_eos_p", "--min-eos-p", float, "end a segment once end-of-speech is at least this likely"),
-        _Flag("allow_early_stop", "--early-stop", bool, "let a segment end when Bark is done speaking"),
-        _Flag(
-            "max_duration_s",
-            "--max-duration",
-            _optional(float),
-            "cap on each segment, seconds (default: none, Bark's ~15 s)",
-        ),
-    ),
-    "coarse stage": (
-        _Flag("waveform_temp", "--waveform-temp", float, "temperature of the coarse (waveform) stage"),
-        _Flag(
-            "coarse_top_k",
-            "--coarse-top-k",
-            _optional(int),
-            "sample from the K likeliest tokens only (default: none, all)",
-        ),
-        _Flag(
-            "coarse_top_p",
-            "--coarse-top-p",
-            _optional(float),
-            "sample from the likeliest tokens holding P (default: none, off)",
-        ),
-        _Flag("coarse_history", "--coarse-history", int, "coarse tokens of context each window sees"),
-        _Flag("coarse_window", "--coarse-window", int, "steps per sliding window"),
-    ),
-    "fine stage and engine": (
-        _Flag("fine_temp", "--fine-temp", _optional(float), "temperature of the fine stage ('none': argmax)"),
-        _Flag("use_kv_cache", "--kv-cache", bool, "reuse attention keys and values between steps (faster)"),
-    ),
-    "long text": (
-        _Flag("continuity", "--continuity", str, f"voice across segments: {' | '.join(CONTINUITY_MODES)}", "MODE"),
-        _Flag("reset_every", "--reset-every", int, "with --continuity reset: back to the voice every N segments"),
-        _Flag("silence_s", "--silence", float, "seconds of silence between segments"),
-        _Flag("crossfade_s", "--crossfade", float, "seconds of crossfade between neighbouring parts"),
-    ),
+# Flags whose names are shorter than their fields'. The argparse dest is the field name ("split_" + it).
+_RENAMED = {
+    "allow_early_stop": "--early-stop",
+    "max_duration_s": "--max-duration",
+    "silence_s": "--silence",
+    "crossfade_s": "--crossfade",
 }
-
-# SplitOptions fields. The argparse dest is "split_" + the field name.
-_SPLIT_FLAGS: tuple[_Flag, ...] = (
-    _Flag("mode", "--split-mode", str, f"how to cut long text: {' | '.join(SPLIT_MODES)}", "MODE"),
-    _Flag("goal_length", "--split-goal", int, "target segment size (characters; words in mode 'word')"),
-    _Flag("max_length", "--split-max", int, "hard cap on a segment, characters"),
-    _Flag("jitter", "--split-jitter", float, "vary each segment's goal by up to this fraction (0..0.5)"),
-    _Flag("separator", "--split-separator", str, "with --split-mode separator: cut after this string", "STR"),
-    _Flag("pattern", "--split-regex", str, "with --split-mode regex: cut after each match of this regex", "RE"),
-)
-
-
-def _field_defaults(cls: type) -> dict[str, object]:
-    return {
-        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        for f in dataclasses.fields(cls)
-    }
-
-
-def _add_flags(group: argparse._ArgumentGroup, flags: tuple[_Flag, ...], defaults: dict, prefix: str = "") -> None:
-    for spec in flags:
-        dest, default = prefix + spec.field, defaults[spec.field]
-        if spec.kind is bool:
-            group.add_argument(
-                spec.flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=spec.help
-            )
-        else:
-            metavar = spec.metavar or getattr(spec.kind, "metavar", {int: "N", float: "X"}.get(spec.kind))
-            group.add_argument(spec.flag, dest=dest, type=spec.kind, default=default, metavar=metavar, help=spec.help)
+_SPLIT_RENAMED = {"goal_length": "--split-goal", "max_length": "--split-max", "pattern": "--split-regex"}
+SPLIT_PREFIX = "split_"
 
 
 def _flag_names() -> dict[str, str]:
     """Field name -> its flag, to name the flag in validation messages."""
-    names = {s.field: s.flag for flags in _GENERATION_FLAGS.values() for s in flags}
-    names.update({s.field: s.flag for s in _SPLIT_FLAGS if s.field not in names})
-    return names
+    return {
+        **engine_flag_names(),
+        **flag_names(SplitOptions, SPLIT_PREFIX, _SPLIT_RENAMED),
+        **flag_names(GenerationOptions, renamed=_RENAMED),
+    }
 
 
 # The parser
@@ -186,31 +93,24 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
         return super()._get_help_string(action)
 
 
-def _positive_int(text: str, most: int | None = None) -> int:
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1 or (most is not None and value > most):
-        wanted = "of 1 or more" if most is None else f"from 1 to {most}"
-        raise argparse.ArgumentTypeError(f"expected a whole number {wanted}, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
     return value
-
-
-def _batch_size(text: str) -> int:
-    return _positive_int(text, MAX_BATCH)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__, formatter_class=_HelpFormatter)
     _add_input_args(parser)
     _add_voice_and_output_args(parser)
-    defaults = _field_defaults(GenerationOptions)
-    for title, flags in _GENERATION_FLAGS.items():
-        _add_flags(parser.add_argument_group(title), flags, defaults)
+    add_flags(parser, GenerationOptions, renamed=_RENAMED)
     split_group = parser.add_argument_group("splitting long text into segments")
-    _add_flags(split_group, _SPLIT_FLAGS, _field_defaults(SplitOptions), prefix="split_")
-    _add_model_args(parser)
+    add_flags(parser, SplitOptions, group=split_group, prefix=SPLIT_PREFIX, renamed=_SPLIT_RENAMED)
+    add_engine_flags(parser)
     return parser
 
 
@@ -237,60 +137,21 @@ def _add_voice_and_output_args(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--quiet", action="store_true", help="no progress bars and no timing line")
 
 
-def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    defaults = _field_defaults(EngineSettings)
-    group = parser.add_argument_group("models and device")
-    group.add_argument("--models-dir", type=Path, metavar="DIR", help="folder of model files (default: HF cache)")
-    group.add_argument("--prompts-dir", type=Path, default=defaults["prompts_dir"], metavar="DIR", help="voice library")
-    group.add_argument("--device", default=defaults["device"], metavar="|".join(DEVICES), help="compute device")
-    group.add_argument("--dtype", default=defaults["dtype"], metavar="|".join(DTYPES), help="compute precision")
-    group.add_argument("--small-models", action="store_true", help="the small model for all three stages")
-    for stage in ("text", "coarse", "fine"):
-        group.add_argument(f"--small-{stage}", action="store_true", help=f"the small model for the {stage} stage")
-    group.add_argument("--offload-cpu", action="store_true", help="keep models on the CPU between stages")
-    group.add_argument(
-        "--fast",
-        action="store_true",
-        help="int8/bf16 weights: about 2x faster on a CPU; logits move 1-2%%, so a seed sounds different",
-    )
-    group.add_argument(
-        "--max-batch",
-        type=_batch_size,
-        default=defaults["max_batch"],
-        metavar="N",
-        help="segments of a long text generated together (stable continuity); 1 = one at a time",
-    )
-    group.add_argument(
-        "--cuda-graphs", action="store_true", help="on a CUDA GPU, replay decode steps as CUDA graphs (opt-in)"
-    )
-    group.add_argument("--offline", action="store_true", help="never download; fail if a model file is missing")
-
-
 # From arguments to settings
 
 
 def options_from_args(args: argparse.Namespace) -> GenerationOptions:
     """The GenerationOptions the parsed flags describe (validated there: InputError when out of range)."""
-    split = SplitOptions(**{s.field: getattr(args, "split_" + s.field) for s in _SPLIT_FLAGS})
-    fields = [s.field for flags in _GENERATION_FLAGS.values() for s in flags]
-    return GenerationOptions(split=split, **{name: getattr(args, name) for name in fields})
+    split = SplitOptions(**flag_values(args, SplitOptions, SPLIT_PREFIX))
+    return GenerationOptions(split=split, **flag_values(args, GenerationOptions))
 
 
 def settings_from_args(args: argparse.Namespace) -> EngineSettings:
-    return EngineSettings(
-        models_dir=args.models_dir,
-        prompts_dir=args.prompts_dir,
-        device=args.device,
-        dtype=args.dtype,
-        small_text=args.small_models or args.small_text,
-        small_coarse=args.small_models or args.small_coarse,
-        small_fine=args.small_models or args.small_fine,
-        offload_cpu=args.offload_cpu,
-        max_batch=args.max_batch,
-        fast=args.fast,
-        cuda_graphs=args.cuda_graphs,
-        allow_download=not args.offline,
-    )
+    """The EngineSettings of the flags (InputError naming the flag when one is out of range)."""
+    try:
+        return engine_settings(args)
+    except InputError as e:
+        raise naming_flag(e, _flag_names()) from e
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -307,17 +168,7 @@ def _options(args: argparse.Namespace) -> GenerationOptions:
     try:
         return options_from_args(args)
     except InputError as e:
-        raise InputError(_with_flag(e), e.field) from e
-
-
-def _with_flag(error: InputError) -> str:
-    """'text_temp must be ... or empty, got -1' -> '--text-temp must be ... or 'none', got -1' (the
-    error's field, as data, named by its flag)."""
-    message = str(error).replace(" or empty,", " or 'none',")
-    flag = _flag_names().get(error.field or "")
-    if flag is None:
-        return message
-    return flag + message.removeprefix(error.field) if message.startswith(error.field) else f"{flag}: {message}"
+        raise naming_flag(e, _flag_names()) from e
 
 
 # Prompts

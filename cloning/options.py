@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.fields import check_fields, one_of, ranged
+from core.fields import check_fields, one_of, option, ranged
 
 from .quantizer import QUANTIZERS
 
@@ -18,12 +18,17 @@ MAX_MAX_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class CloneOptions:
-    # which HuBERT quantizer turns features into semantic tokens: the languages with a published one
-    language: str = one_of("en", tuple(QUANTIZERS))
-    trim_silence: bool = True  # cut leading and trailing silence
-    normalize: bool = True  # bring the speech to a standard level
-    max_seconds: float = ranged(15.0, MIN_MAX_SECONDS, MAX_MAX_SECONDS)  # longer clips keep their last stretch
-    variants: int = ranged(1, 1, MAX_VARIANTS)  # candidate voices from one clip, each ending at another pause
+    language: str = one_of(
+        "en", tuple(QUANTIZERS), "Language", "which HuBERT quantizer turns speech into tokens: the published ones"
+    )
+    trim_silence: bool = option(True, "Trim silence", "cut leading and trailing silence")
+    normalize: bool = option(True, "Normalize", "bring the speech to a standard level")
+    max_seconds: float = ranged(
+        15.0, MIN_MAX_SECONDS, MAX_MAX_SECONDS, "Longest stretch", "longer clips keep their last stretch", unit="s"
+    )
+    variants: int = ranged(
+        1, 1, MAX_VARIANTS, "Variants", "candidate voices from one clip, each ending at another pause"
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -29,7 +29,7 @@ from .codec import Codec
 from .constants import SAMPLE_RATE, TEXT_CONTEXT
 from .devices import DEVICES, DTYPES, autocast, resolve_device, resolve_dtype
 from .errors import Cancelled, InputError, VoiceError
-from .fields import check_fields, one_of, ranged
+from .fields import check_fields, one_of, option, ranged
 from .fine import generate_fine
 from .hub import ModelLocator, default_models_dir
 from .library import VoiceLibrary
@@ -47,18 +47,27 @@ MAX_BATCH = 64  # the most segments generated together
 
 @dataclass(frozen=True)
 class EngineSettings:
-    models_dir: Path | None = None  # None: BARK_MODELS_DIR if set, else only the HF cache / hub
-    prompts_dir: Path = Path("prompts")
-    device: str = one_of("auto", DEVICES)
-    dtype: str = one_of("auto", DTYPES)  # autocast on GPUs
-    small_text: bool = False
-    small_coarse: bool = False
-    small_fine: bool = False
-    offload_cpu: bool = False
-    max_batch: int = ranged(8, 1, MAX_BATCH)  # segments generated together in stable mode (1: one at a time)
-    fast: bool = False  # int8/bf16 weights (see core.fast): about 2x faster on a CPU, logits move 1-2%
-    cuda_graphs: bool = False  # on CUDA GPUs, decode steps replayed as CUDA graphs (core.decode_steps; opt-in)
-    allow_download: bool = True
+    models_dir: Path | None = option(
+        None,
+        "Models folder",
+        "a folder of model files read before the Hugging Face cache",
+        off="BARK_MODELS_DIR, if set",
+    )
+    prompts_dir: Path = option(Path("prompts"), "Voice library", "the folder of your voices")
+    device: str = one_of("auto", DEVICES, "Device", "where the models run")
+    dtype: str = one_of("auto", DTYPES, "Precision", "compute precision (autocast on GPUs)")
+    small_text: bool = option(False, "Small text model", "the small model for the text stage")
+    small_coarse: bool = option(False, "Small coarse model", "the small model for the coarse stage")
+    small_fine: bool = option(False, "Small fine model", "the small model for the fine stage")
+    offload_cpu: bool = option(False, "Offload to CPU", "keep models on the CPU between stages (less GPU memory)")
+    max_batch: int = ranged(
+        8, 1, MAX_BATCH, "Max batch", "segments of a long text generated together (stable continuity); 1: one at a time"
+    )
+    fast: bool = option(
+        False, "Fast mode", "int8/bf16 weights: about 2x faster on a CPU; logits move 1-2%, so a seed sounds different"
+    )  # core.fast
+    cuda_graphs: bool = option(False, "CUDA graphs", "on a CUDA GPU, replay decode steps as CUDA graphs (opt-in)")
+    allow_download: bool = option(True, "Download models", "fetch missing model files from the Hugging Face hub")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -373,7 +382,6 @@ class Engine:
                 min_eos_p=options.min_eos_p,
                 allow_early_stop=options.allow_early_stop,
                 max_tokens=max_semantic_tokens(options.max_duration_s),
-                use_cache=options.use_kv_cache,
                 step_mode=self._step_mode(),
                 generators=generators,
                 on_step=reporter.stage("text"),
@@ -388,7 +396,6 @@ class Engine:
                 options.coarse_sampling,
                 history=options.coarse_history,
                 window=options.coarse_window,
-                use_cache=options.use_kv_cache,
                 step_mode=self._step_mode(),
                 generators=generators,
                 on_step=reporter.stage("coarse"),

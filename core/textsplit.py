@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import regex
 
 from .errors import InputError
-from .fields import check_fields, one_of, ranged
+from .fields import check_fields, one_of, option, ranged
 
 try:
     from re import _parser as _re_parser  # Python 3.11+
@@ -86,12 +86,14 @@ class SplitOptions:
         PATTERN_BUDGET_S of matching.
     """
 
-    mode: str = one_of("sentence", SPLIT_MODES)
-    goal_length: int = ranged(150, 1, 10**6)
-    max_length: int = ranged(220, MIN_MAX_LENGTH, MAX_MAX_LENGTH)
-    jitter: float = ranged(0.0, 0.0, MAX_JITTER)
-    separator: str = ""
-    pattern: str = ""
+    mode: str = one_of("sentence", SPLIT_MODES, "Split long text by", "how long text is cut into segments")
+    goal_length: int = ranged(150, 1, 10**6, "Goal length", "target segment size: characters (words in mode 'word')")
+    max_length: int = ranged(
+        220, MIN_MAX_LENGTH, MAX_MAX_LENGTH, "Max length", "hard cap on a segment", unit="characters"
+    )
+    jitter: float = ranged(0.0, 0.0, MAX_JITTER, "Length jitter", "vary each segment's goal by up to this fraction")
+    separator: str = option("", "Separator", "with mode 'separator': cut after each occurrence of this text")
+    pattern: str = option("", "Regex", "with mode 'regex': cut after each match of this regular expression")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -3,7 +3,8 @@
 Each control is named after the option it sets (split options as `split_<field>`), and the
 generate handler receives them as keyword arguments of those names, so no control can be shown
 and then ignored: `options_from_form` reads every one, and tests check that every field of
-GenerationOptions and SplitOptions has a control.
+GenerationOptions and SplitOptions has a control. Each control's label, help, unit, range and
+start value are its field's (core.fields); this module only picks the widget and lays them out.
 """
 
 from __future__ import annotations
@@ -14,44 +15,59 @@ from typing import Any
 import gradio as gr
 
 from core.errors import InputError
-from core.fields import RANGE
-from core.options import CONTINUITY_MODES, MAX_COARSE_CONTEXT, MAX_DURATION_S, GenerationOptions
-from core.textsplit import SPLIT_MODES, SplitOptions
+from core.fields import Described, described
+from core.options import GenerationOptions
+from core.textsplit import SplitOptions
 
 DEFAULTS = GenerationOptions()
 SPLIT_PREFIX = "split_"
-# Controls that are whole numbers (Gradio hands numbers over as floats).
-_WHOLE = {"text_top_k", "coarse_top_k", "coarse_history", "coarse_window", "reset_every", "seed"}
-_WHOLE |= {"split_goal_length", "split_max_length"}
-# Options that can be off (None): their controls show 0 for off, so that every control has a value.
-ZERO_IS_OFF = {"text_top_k", "coarse_top_k", "text_top_p", "coarse_top_p", "max_duration_s", "fine_temp"}
+_GENERATION = described(GenerationOptions)
+_SPLIT = {SPLIT_PREFIX + name: d for name, d in described(SplitOptions).items()}
+_FIELDS = {**_GENERATION, **_SPLIT}  # control name -> its field
+# Options that can be off (None) but the seed (its own checkbox): their controls show 0 for off, so that
+# every control has a value.
+ZERO_IS_OFF = {name for name, d in _GENERATION.items() if d.optional and name != "seed"}
+_WHOLE = {name for name, d in _FIELDS.items() if d.kind is int}  # Gradio hands numbers over as floats
 
 
 def bounds(name: str) -> dict[str, float]:
     """The control's minimum and maximum: its option's range (core.fields), from 0 where 0 means off."""
-    cls, field = (SplitOptions, name.removeprefix(SPLIT_PREFIX)) if name.startswith(SPLIT_PREFIX) else (None, name)
-    low, high = next(f.metadata[RANGE] for f in dataclasses.fields(cls or GenerationOptions) if f.name == field)
+    low, high = _FIELDS[name].about.range
     return {"minimum": 0 if name in ZERO_IS_OFF else low, "maximum": high}
+
+
+def _described(name: str) -> dict[str, Any]:
+    """A control's label (with the unit), info, range and start value, from its field."""
+    d: Described = _FIELDS[name]
+    info = [d.about.help] if d.about.help else []
+    if name in ZERO_IS_OFF:
+        info.append(f"0: {d.about.off}")
+    shown = {"label": d.about.label + (f" ({d.about.unit})" if d.about.unit else ""), "value": _START[name]}
+    if info:
+        shown["info"] = " · ".join(info)
+    if d.about.range is not None:
+        shown.update(bounds(name))
+    return shown
+
+
+def _slider(name: str, step: float, **layout: Any) -> gr.Slider:
+    return gr.Slider(step=step, **_described(name), **layout)
+
+
+def _number(name: str, step: float = 1, **layout: Any) -> gr.Number:
+    return gr.Number(precision=0 if name in _WHOLE else None, step=step, **_described(name), **layout)
 
 
 def simple_controls() -> dict[str, gr.Component]:
     """Temperatures, clip length chance and the seed: the controls most people touch."""
     controls = {
-        "text_temp": gr.Slider(**bounds("text_temp"), value=DEFAULTS.text_temp, step=0.01, label="Text temperature"),
-        "waveform_temp": gr.Slider(
-            **bounds("waveform_temp"), value=DEFAULTS.waveform_temp, step=0.01, label="Waveform temperature"
-        ),
-        "min_eos_p": gr.Slider(
-            **bounds("min_eos_p"),
-            value=DEFAULTS.min_eos_p,
-            step=0.01,
-            label="Clip length chance",
-            info="A clip ends once ending is this likely: lower gives longer clips",
-        ),
+        "text_temp": _slider("text_temp", 0.01),
+        "waveform_temp": _slider("waveform_temp", 0.01),
+        "min_eos_p": _slider("min_eos_p", 0.01),
     }
     with gr.Row():
         controls["random_seed"] = gr.Checkbox(True, label="Random seed", scale=1)
-        controls["seed"] = gr.Number(0, precision=0, **bounds("seed"), label="Seed", scale=2)
+        controls["seed"] = _number("seed", scale=2)
     return controls
 
 
@@ -59,75 +75,37 @@ def advanced_controls() -> dict[str, gr.Component]:
     """Every other option, per stage, then long-text splitting and joining."""
     c: dict[str, gr.Component] = {}
     with gr.Row():
-        c["text_top_k"] = gr.Number(0, precision=0, **bounds("text_top_k"), label="Text top-k", info="0: off")
-        c["text_top_p"] = gr.Number(0, **bounds("text_top_p"), step=0.01, label="Text top-p", info="0: off")
-        c["coarse_top_k"] = gr.Number(0, precision=0, **bounds("coarse_top_k"), label="Waveform top-k", info="0: off")
-        c["coarse_top_p"] = gr.Number(0, **bounds("coarse_top_p"), step=0.01, label="Waveform top-p", info="0: off")
+        c["text_top_k"] = _number("text_top_k")
+        c["text_top_p"] = _number("text_top_p", step=0.01)
+        c["coarse_top_k"] = _number("coarse_top_k")
+        c["coarse_top_p"] = _number("coarse_top_p", step=0.01)
     with gr.Row():
-        c["fine_temp"] = gr.Slider(
-            **bounds("fine_temp"), value=DEFAULTS.fine_temp or 0, step=0.01, label="Fine temperature", info="0: argmax"
-        )
-        c["max_duration_s"] = gr.Number(
-            0,
-            **bounds("max_duration_s"),
-            label="Max seconds per segment",
-            info=f"0: Bark's ~{MAX_DURATION_S:.0f} s",
-            elem_id="max-duration",
-        )
+        c["fine_temp"] = _slider("fine_temp", 0.01)
+        c["max_duration_s"] = _number("max_duration_s", step=0.1, elem_id="max-duration")
+        c["allow_early_stop"] = gr.Checkbox(**_described("allow_early_stop"))
     with gr.Row():
-        c["allow_early_stop"] = gr.Checkbox(DEFAULTS.allow_early_stop, label="Early stop (end when speech ends)")
-        c["use_kv_cache"] = gr.Checkbox(DEFAULTS.use_kv_cache, label="KV cache (faster)")
-    with gr.Row():
-        c["coarse_history"] = gr.Slider(
-            **bounds("coarse_history"),
-            value=DEFAULTS.coarse_history,
-            step=1,
-            label="Coarse history (tokens)",
-            info=f"history + window: at most {MAX_COARSE_CONTEXT}",
-        )
-        c["coarse_window"] = gr.Slider(
-            **bounds("coarse_window"), value=DEFAULTS.coarse_window, step=1, label="Coarse window (steps)"
-        )
+        c["coarse_history"] = _slider("coarse_history", 1)
+        c["coarse_window"] = _slider("coarse_window", 1)
     c.update(_split_controls())
     with gr.Row():
-        c["continuity"] = gr.Radio(
-            list(CONTINUITY_MODES),
-            value=DEFAULTS.continuity,
-            label="Voice across segments",
-            info="stable: every segment from the voice · continuous: from the segment before · reset: both",
-        )
-        c["reset_every"] = gr.Number(
-            DEFAULTS.reset_every, precision=0, **bounds("reset_every"), label="Reset every N segments"
-        )
+        c["continuity"] = gr.Radio(list(_FIELDS["continuity"].about.choices), **_described("continuity"))
+        c["reset_every"] = _number("reset_every")
     with gr.Row():
-        c["silence_s"] = gr.Slider(
-            **bounds("silence_s"), value=DEFAULTS.silence_s, step=0.05, label="Silence between segments (s)"
-        )
-        c["crossfade_s"] = gr.Slider(
-            **bounds("crossfade_s"), value=DEFAULTS.crossfade_s, step=0.01, label="Crossfade (s)"
-        )
+        c["silence_s"] = _slider("silence_s", 0.05)
+        c["crossfade_s"] = _slider("crossfade_s", 0.01)
     return c
 
 
 def _split_controls() -> dict[str, gr.Component]:
-    split = DEFAULTS.split
     c: dict[str, gr.Component] = {}
     with gr.Row():
-        c["split_mode"] = gr.Dropdown(list(SPLIT_MODES), value=split.mode, label="Split long text by")
-        c["split_goal_length"] = gr.Number(
-            split.goal_length,
-            precision=0,
-            **bounds("split_goal_length"),
-            label="Goal length",
-            info="characters (words in 'word' mode)",
-        )
-        c["split_max_length"] = gr.Slider(
-            **bounds("split_max_length"), value=split.max_length, step=1, label="Max length (characters)"
-        )
-        c["split_jitter"] = gr.Slider(**bounds("split_jitter"), value=split.jitter, step=0.05, label="Length jitter")
+        c["split_mode"] = gr.Dropdown(list(_FIELDS["split_mode"].about.choices), **_described("split_mode"))
+        c["split_goal_length"] = _number("split_goal_length")
+        c["split_max_length"] = _slider("split_max_length", 1)
+        c["split_jitter"] = _slider("split_jitter", 0.05)
     with gr.Row():
-        c["split_separator"] = gr.Textbox(split.separator, label="Separator (mode 'separator')")
-        c["split_pattern"] = gr.Textbox(split.pattern, label="Regex (mode 'regex')")
+        c["split_separator"] = gr.Textbox(**_described("split_separator"))
+        c["split_pattern"] = gr.Textbox(**_described("split_pattern"))
     return c
 
 
@@ -160,13 +138,21 @@ def _value(name: str, value: Any) -> Any:
     if value is None:
         if name in ZERO_IS_OFF or name == "seed":
             return None
-        raise InputError(f"{_label(name)} must not be empty")
+        raise InputError(f"{_label(name)} must not be empty", _field(name))
     if name in _WHOLE and isinstance(value, float):
         if not value.is_integer():
-            raise InputError(f"{_label(name)} must be a whole number, got {value}")
+            raise InputError(f"{_label(name)} must be a whole number, got {value}", _field(name))
         return int(value)
     return value
 
 
 def _label(name: str) -> str:
-    return name.removeprefix(SPLIT_PREFIX).replace("_", " ")
+    return _FIELDS[name].about.label if name in _FIELDS else name.replace("_", " ")
+
+
+def _field(name: str) -> str:
+    """The option a control sets, as InputError names it: "split.mode" for split_mode."""
+    return "split." + name.removeprefix(SPLIT_PREFIX) if name in _SPLIT else name
+
+
+_START = form_from_options(DEFAULTS)  # each control's start value

@@ -51,6 +51,14 @@ def test_generate_audio_takes_every_generation_option(client, api_engine):
     assert np.array_equal(audio, as_int16(reference(api_engine, body["text"], None, **options)))
 
 
+def test_a_retired_option_is_accepted_and_ignored(client):
+    """use_kv_cache (the cache is now always used: it is exact) still validates from older clients."""
+    body = {"text": "Hello.", "seed": 5}
+    response = client.post("/generate-audio/", json={**body, "use_kv_cache": False})
+    assert response.status_code == 200, response.text
+    assert response.content == client.post("/generate-audio/", json=body).content
+
+
 def decode(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
     if fmt == "pcm":
         return np.frombuffer(data, dtype="<i2"), SAMPLE_RATE

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from cloning.options import CloneOptions
 from core.engine import EngineSettings
 from core.errors import InputError
-from core.fields import CHOICES, RANGE
+from core.fields import described
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
 
@@ -17,13 +15,14 @@ from core.textsplit import SplitOptions
 def bad_values(cls: type) -> list[tuple[str, object]]:
     """(field, a value it refuses) for each field with a range or choices, and each yes/no field."""
     cases = []
-    for f in dataclasses.fields(cls):
-        if RANGE in f.metadata:
-            cases += [(f.name, f.metadata[RANGE][1] + 1), (f.name, f.metadata[RANGE][0] - 1), (f.name, True)]
-        elif CHOICES in f.metadata:
-            cases.append((f.name, "no-such-choice"))
-        elif f.type in (bool, "bool"):
-            cases.append((f.name, "yes"))
+    for name, d in described(cls).items():
+        if d.about.range is not None:
+            low, high = d.about.range
+            cases += [(name, high + 1), (name, low - 1), (name, True)]
+        elif d.about.choices is not None:
+            cases.append((name, "no-such-choice"))
+        elif d.kind is bool:
+            cases.append((name, "yes"))
     return cases
 
 
@@ -53,3 +52,22 @@ def test_cross_field_rules_name_the_field_they_refuse():
     with pytest.raises(InputError) as refused:
         SplitOptions(mode="regex", pattern="(a|a")
     assert refused.value.field == "pattern"
+
+
+@pytest.mark.parametrize("cls", [GenerationOptions, SplitOptions, EngineSettings, CloneOptions])
+def test_every_field_is_described_for_its_users(cls):
+    """Each field but a nested options object has a label (and a number its range): what the CLI,
+    the form and the REST schema show of it."""
+    nested = {"split"} if cls is GenerationOptions else set()
+    assert set(described(cls)) | nested == {f for f in cls.__dataclass_fields__}
+    for name, d in described(cls).items():
+        assert d.about.label and d.about.label[0].isupper(), name
+        assert d.about.range is not None or d.kind not in (int, float), name
+
+
+def test_saved_settings_with_a_retired_option_still_load():
+    """Outputs saved before the no-cache path left the product carry use_kv_cache: reuse ignores it."""
+    saved = GenerationOptions(text_temp=0.9).to_dict() | {"use_kv_cache": False}
+    assert GenerationOptions.from_dict(saved) == GenerationOptions(text_temp=0.9)
+    with pytest.raises(InputError, match="unknown generation option"):
+        GenerationOptions.from_dict({"use_kv_cache_": True})

@@ -7,14 +7,13 @@ GenerationOptions itself, whose messages name the field.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from core.errors import InputError
-from core.fields import CHOICES, RANGE, field_types
-from core.options import MAX_TEXT_CHARS, GenerationOptions
+from core.fields import Described, described, field_types
+from core.options import MAX_TEXT_CHARS, RETIRED_OPTIONS, GenerationOptions
 from core.textsplit import SplitOptions
 
 from .audio import MAX_SPEED, MIN_SPEED
@@ -27,24 +26,22 @@ RESPONSE_FORMATS = ("mp3", "opus", "flac", "wav", "pcm")
 
 def _optional_fields(cls: type, replace: dict[str, Any] | None = None) -> dict[str, Any]:
     """pydantic field definitions: each dataclass field, optional, default None (= engine default), with
-    the range or choices its metadata gives (core.fields), so the schema says what the engine accepts."""
-    kinds = field_types(cls)
-    replace = replace or {}
+    the label, help, unit, range or choices its description gives (core.fields), so the schema says what
+    the engine accepts in the words the CLI and the form use."""
     fields = {}
-    for f in dataclasses.fields(cls):
-        kind = replace.get(f.name, kinds[f.name][0])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        optional = kinds[f.name][1]
-        shown = (
-            "" if dataclasses.is_dataclass(default) else f"; default {default!r}" + ("; null: off" if optional else "")
-        )
-        limits = {}
-        if RANGE in f.metadata:
-            limits = dict(zip(("ge", "le"), f.metadata[RANGE], strict=True))
-        elif CHOICES in f.metadata:
-            kind = Literal[f.metadata[CHOICES]]
-        fields[f.name] = (kind | None, Field(None, description=f"{cls.__name__}.{f.name}{shown}", **limits))
+    for name, d in described(cls).items():
+        kind = Literal[d.about.choices] if d.about.choices is not None else d.kind
+        limits = dict(zip(("ge", "le"), d.about.range, strict=True)) if d.about.range is not None else {}
+        fields[name] = (kind | None, Field(None, title=d.about.label, description=_description(d), **limits))
+    for name, (kind, doc) in (replace or {}).items():
+        fields[name] = (kind | None, Field(None, description=doc))
     return fields
+
+
+def _description(d: Described) -> str:
+    unit = f" ({d.about.unit})" if d.about.unit else ""
+    text = f"{d.about.label}{unit}" + (f": {d.about.help}" if d.about.help else "")
+    return f"{text}; default {d.default!r}" + (f"; null: {d.about.off}" if d.optional else "")
 
 
 SplitFields = create_model(
@@ -57,7 +54,8 @@ OptionFields = create_model(
     "OptionFields",
     __config__=ConfigDict(extra="forbid", strict=True),
     __doc__="Every generation option (core.options.GenerationOptions); every field optional.",
-    **_optional_fields(GenerationOptions, {"split": SplitFields}),
+    **_optional_fields(GenerationOptions, {"split": (SplitFields, "How long text is cut into segments")}),
+    **{name: (bool | None, Field(None, deprecated=True, description=why)) for name, why in RETIRED_OPTIONS.items()},
 )
 
 
