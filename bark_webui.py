@@ -21,9 +21,9 @@ import threading
 import webbrowser
 from pathlib import Path
 
-from core.devices import DEVICES
 from core.engine import Engine, EngineSettings
-from core.errors import BarkError
+from core.errors import BarkError, InputError
+from core.flags import add_engine_flags, engine_flag_names, engine_settings, naming_flag
 from webui.api.routes import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from
 from webui.door import Credentials
 
@@ -32,7 +32,6 @@ DEFAULT_PORT = 7860
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = EngineSettings()
     parser = argparse.ArgumentParser(prog="bark_webui.py", description=__doc__.split("\n\n")[0])
     server = parser.add_argument_group("server")
     server.add_argument("--listen", action="store_true", help="accept connections from other machines (0.0.0.0)")
@@ -45,17 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--api-key", metavar="KEY", help=f"bearer token the API asks for (or set {API_KEY_ENV})")
     api.add_argument("--cors", nargs="*", default=[], metavar="ORIGIN", help="web origins allowed to call the API")
     api.add_argument("--max-queue", type=_count, default=DEFAULT_MAX_QUEUE, metavar="N", help="requests that may wait")
-    files = parser.add_argument_group("files")
-    files.add_argument("--models-dir", type=Path, metavar="DIR", help="folder of model files (default: HF cache)")
-    files.add_argument("--prompts-dir", type=Path, default=defaults.prompts_dir, metavar="DIR", help="voice library")
-    files.add_argument("--output-dir", type=Path, default=Path("outputs"), metavar="DIR", help="outputs and history")
-    models = parser.add_argument_group("models")
-    models.add_argument("--small-models", action="store_true", help="the small models for all three stages")
-    models.add_argument("--offload-cpu", action="store_true", help="keep models on the CPU between stages")
-    models.add_argument("--fast", action="store_true", help="int8/bf16 weights: faster, logits move 1-2%%")
-    models.add_argument("--device", default=defaults.device, choices=DEVICES, help="compute device")
-    models.add_argument("--cuda-graphs", action="store_true", help="on a CUDA GPU, replay decode steps as CUDA graphs")
-    models.add_argument("--offline", action="store_true", help="never download; a missing model file is an error")
+    parser.add_argument_group("output").add_argument(
+        "--output-dir", type=Path, default=Path("outputs"), metavar="DIR", help="outputs and history"
+    )
+    add_engine_flags(parser)
     return parser
 
 
@@ -67,19 +59,11 @@ def _count(value: str) -> int:
 
 
 def settings_from_args(args: argparse.Namespace) -> EngineSettings:
-    small = args.small_models
-    return EngineSettings(
-        models_dir=args.models_dir,
-        prompts_dir=args.prompts_dir,
-        device=args.device,
-        small_text=small,
-        small_coarse=small,
-        small_fine=small,
-        offload_cpu=args.offload_cpu,
-        fast=args.fast,
-        cuda_graphs=args.cuda_graphs,
-        allow_download=not args.offline,
-    )
+    """The EngineSettings of the engine flags, the same as bark_perform.py's (core.flags)."""
+    try:
+        return engine_settings(args)
+    except InputError as e:
+        raise naming_flag(e, engine_flag_names()) from e
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

@@ -14,15 +14,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.devices import DEVICES
-from core.engine import Engine, EngineSettings
+from core.engine import Engine
 from core.errors import BarkError, InputError
+from core.flags import (
+    add_engine_flags,
+    add_flags,
+    engine_flag_names,
+    engine_settings,
+    flag_names,
+    flag_values,
+    naming_flag,
+)
 
 from .clone import CloneResult, VoiceCloner
-from .options import MAX_VARIANTS, CloneOptions
+from .options import CloneOptions
 from .quantizer import QUANTIZERS
 
 PROG = "python -m cloning"
+_RENAMED = {"trim_silence": "--trim"}
 
 
 class _UsageError(Exception):
@@ -35,27 +44,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = CloneOptions()
     languages = ", ".join(f"{code} ({spec.display_name})" for code, spec in QUANTIZERS.items())
     parser = _Parser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
-        epilog="Best clips: 5-15 s of one clean speaker, ending at the end of a sentence.",
+        epilog=f"Languages: {languages}. Best clips: 5-15 s of one clean speaker, ending at the end of a sentence.",
     )
     parser.add_argument("clip", type=Path, help="audio file: wav, flac, ogg, opus or mp3 (any rate, mono or stereo)")
     parser.add_argument("--name", required=True, help="name of the new voice in the library")
-    parser.add_argument(
-        "--language", default=defaults.language, choices=list(QUANTIZERS), metavar="CODE", help=languages
-    )
-    parser.add_argument("--variants", type=int, default=defaults.variants, help=f"candidate voices, 1-{MAX_VARIANTS}")
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds, help="longest stretch kept")
-    parser.add_argument("--no-trim", action="store_true", help="keep leading and trailing silence")
-    parser.add_argument("--no-normalize", action="store_true", help="keep the clip's level")
+    add_flags(parser, CloneOptions, group=parser.add_argument_group("cloning"), renamed=_RENAMED)
     parser.add_argument("--overwrite", action="store_true", help="replace voices of the same name")
-    parser.add_argument("--models-dir", type=Path, metavar="DIR", help="folder of model files (default: HF cache)")
-    parser.add_argument("--prompts-dir", type=Path, default=Path("prompts"), metavar="DIR", help="voice library")
-    parser.add_argument("--device", default="auto", metavar="|".join(DEVICES), help="compute device")
-    parser.add_argument("--offline", action="store_true", help="never download; fail if a model file is missing")
+    add_engine_flags(parser, models=False)
     parser.add_argument("--hubert", type=Path, metavar="PATH", help="HuBERT: a transformers folder or fairseq's .pt")
     parser.add_argument("--quantizer", type=Path, metavar="PATH", help="a quantizer file instead of the language's")
     parser.add_argument("--quiet", action="store_true", help="print only the saved voices")
@@ -63,19 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> CloneResult:
-    options = CloneOptions(
-        language=args.language,
-        trim_silence=not args.no_trim,
-        normalize=not args.no_normalize,
-        max_seconds=args.max_seconds,
-        variants=args.variants,
-    )
-    settings = EngineSettings(
-        models_dir=args.models_dir,
-        prompts_dir=args.prompts_dir,
-        device=args.device,
-        allow_download=not args.offline,
-    )
+    try:
+        options = CloneOptions(**flag_values(args, CloneOptions))
+        settings = engine_settings(args)
+    except InputError as e:
+        raise naming_flag(e, {**engine_flag_names(), **flag_names(CloneOptions, renamed=_RENAMED)}) from e
     cloner = VoiceCloner(Engine(settings), hubert_path=args.hubert, quantizer_path=args.quantizer)
     progress = None if args.quiet else _print_stage
     return cloner.clone(args.clip, args.name, options, overwrite=args.overwrite, progress=progress)
