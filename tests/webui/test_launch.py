@@ -8,6 +8,7 @@ import gradio as gr
 import pytest
 from starlette.testclient import TestClient
 
+import bark_perform
 import bark_webui
 import webui.server
 from bark_webui import AUTH_ENV, build_parser, main, parse_auth, settings_from_args
@@ -131,3 +132,15 @@ def test_engine_flags():
     assert settings_from_args(build_parser().parse_args(["--fast"])).fast is True
     assert settings_from_args(build_parser().parse_args(["--cuda-graphs"])).cuda_graphs is True
     assert bark_webui.DEFAULT_PORT == 7860
+
+
+def test_the_two_launchers_take_the_same_engine_flags():
+    """bark_webui.py once lacked --dtype, --max-batch and --small-text/coarse/fine that bark_perform.py has."""
+
+    def engine_flags(parser) -> set[str]:
+        group = next(g for g in parser._action_groups if g.title == "models and device")
+        return {flag for action in group._group_actions for flag in action.option_strings}
+
+    assert engine_flags(build_parser()) == engine_flags(bark_perform.build_parser())
+    args = build_parser().parse_args(["--dtype", "float32", "--max-batch", "2", "--small-text", "--small-fine"])
+    assert settings_from_args(args) == EngineSettings(dtype="float32", max_batch=2, small_text=True, small_fine=True)
