@@ -1,17 +1,16 @@
 """A tiny models directory with random weights in the exact real file formats.
 
-    python -m core.tiny DIR
+    python -m core.tiny DIR        # Bark's models
+    python -m cloning.tiny DIR     # Bark's and voice cloning's (HuBERT, quantizers): the whole pack
 
-writes what the loader reads from a models directory, laid out like the hub repos:
+writes what the loaders read from a models directory, laid out like the hub repos:
 
     DIR/suno/bark/text.pt, coarse.pt, fine.pt            "small" (1 layer)
     DIR/suno/bark/text_2.pt, coarse_2.pt, fine_2.pt      "large" (2 layers)
     DIR/suno/bark/speaker_embeddings_path.json + speaker_embeddings/**.npy   every preset
     DIR/bert-base-multilingual-cased/vocab.txt
     DIR/facebook/encodec_24khz/config.json + model.safetensors
-    DIR/facebook/hubert-base-ls960/config.json + model.safetensors      HuBERT for voice cloning
-    DIR/GitMylo/bark-voice-cloning/quantifier_V1_hubert_base_ls960_23.pth   quantizer v1, with .info
-    DIR/GitMylo/bark-voice-cloning/quantifier_hubert_base_ls960_14.pth      quantizer v0, without
+    (cloning.tiny) DIR/facebook/hubert-base-ls960/ and the English quantizers of GitMylo/bark-voice-cloning
 
 The vocabularies are Bark's real sizes, so every token id means what it means in the real
 models; only the widths and depths are tiny (HuBERT keeps its 12 layers and 320-sample hop).
@@ -25,7 +24,6 @@ import argparse
 import json
 import string
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +34,6 @@ from .fileio import atomic_writer
 from .loading import BARK_REPO, CODEC_REPO, PRESET_KEYS, STAGE_VOCAB, TOKENIZER_FILE, checkpoint_file
 from .model import GPT, FineGPT, GPTConfig
 from .presets import preset_names
-
-# Voice cloning's files (cloning/ names the same paths; core does not import it).
-HUBERT_REPO = "facebook/hubert-base-ls960"
-QUANTIZER_REPO = "GitMylo/bark-voice-cloning"
-QUANTIZER_FILES = {1: "quantifier_V1_hubert_base_ls960_23.pth", 0: "quantifier_hubert_base_ls960_14.pth"}
-TINY_QUANTIZER_HIDDEN = 16
-TINY_QUANTIZER_INTERMEDIATE = 64  # 4096 in the real v1 files
 
 # n_layer per size; heads and width are the same so the two differ visibly only in depth.
 TINY_LAYERS = {True: 1, False: 2}
@@ -111,46 +102,6 @@ def write_codec(folder: Path, seed: int) -> None:
     EncodecModel(config).save_pretrained(folder)
 
 
-def write_hubert(folder: Path, seed: int) -> None:
-    """transformers' HubertModel: 12 layers (cloning reads layer 9), width 32, the real conv strides."""
-    from transformers import HubertConfig, HubertModel
-
-    torch.manual_seed(seed)
-    config = HubertConfig(
-        hidden_size=TINY_WIDTH,
-        num_hidden_layers=12,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(8,) * 7,
-        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-        conv_stride=(5, 2, 2, 2, 2, 2, 2),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
-    HubertModel(config).save_pretrained(folder)
-
-
-def write_quantizer(path: Path, version: int, with_info: bool, seed: int) -> None:
-    """A quantizer file as the community saves it: LSTM(32 -> 16, 2 layers) [-> Linear 64] -> Linear 10000."""
-    torch.manual_seed(seed)
-    hidden = TINY_QUANTIZER_HIDDEN
-    state = {f"lstm.{k}": v for k, v in torch.nn.LSTM(TINY_WIDTH, hidden, 2, batch_first=True).state_dict().items()}
-    width = hidden
-    if version == 1:
-        width = TINY_QUANTIZER_INTERMEDIATE
-        intermediate = torch.nn.Linear(hidden, width)
-        state.update({"intermediate.weight": intermediate.weight, "intermediate.bias": intermediate.bias})
-    fc = torch.nn.Linear(width, SEMANTIC_VOCAB_SIZE)
-    state.update({"fc.weight": fc.weight, "fc.bias": fc.bias})
-    with atomic_writer(path) as f:
-        torch.save({k: v.detach().clone() for k, v in state.items()}, f)
-    if with_info:  # the JSON entry the community's save() appends to the zip
-        info = {"input_size": TINY_WIDTH, "hidden_size": hidden, "output_size": SEMANTIC_VOCAB_SIZE, "version": version}
-        with zipfile.ZipFile(path, "a") as archive:  # torch wants every entry in the archive's one folder
-            folder = archive.namelist()[0].split("/")[0]
-            archive.writestr(f"{folder}/.info", json.dumps(info))
-
-
 def write_presets(folder: Path, seed: int) -> None:
     """Every Suno preset as three .npy files plus the index, with random tokens of real shapes."""
     rng = np.random.default_rng(seed)
@@ -179,6 +130,7 @@ def write_presets(folder: Path, seed: int) -> None:
 
 
 def write_tiny_pack(root: str | Path, seed: int = 0) -> Path:
+    """Bark's models, tokenizer, codec and presets under root (voice cloning's: cloning.tiny)."""
     root = Path(root)
     for i, stage in enumerate(("text", "coarse", "fine")):
         for small in (True, False):
@@ -187,9 +139,6 @@ def write_tiny_pack(root: str | Path, seed: int = 0) -> Path:
     write_presets(root / BARK_REPO, seed)
     write_vocab(root / TOKENIZER_FILE.repo_id / TOKENIZER_FILE.filename)
     write_codec(root / CODEC_REPO, seed)
-    write_hubert(root / HUBERT_REPO, seed)
-    for version, filename in QUANTIZER_FILES.items():
-        write_quantizer(root / QUANTIZER_REPO / filename, version, with_info=version == 1, seed=seed + version)
     return root
 
 
@@ -200,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = write_tiny_pack(args.directory, args.seed)
     print(f"Tiny models written to {root}. Use them with --models-dir {root}")
+    print(f"(for voice cloning's models too: python -m cloning.tiny {root})")
     return 0
 
 

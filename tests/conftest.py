@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from cloning.tiny import write_cloning_models
 from core.engine import Engine, EngineSettings
 from core.tiny import write_tiny_pack
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> Path:
-    return write_tiny_pack(tmp_path_factory.mktemp("tiny-models"))
+    """Bark's tiny models and voice cloning's, in one folder (python -m cloning.tiny DIR)."""
+    return write_cloning_models(write_tiny_pack(tmp_path_factory.mktemp("tiny-models")))
 
 
 @pytest.fixture()

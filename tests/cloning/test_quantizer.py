@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
+from cloning.hubert import HUBERT_REPO
 from cloning.quantizer import QUANTIZERS, Quantizer, QuantizerConfig, load_quantizer, quantizer_file, read_quantizer
-from core import tiny
 from core.errors import ModelFileError, UnsafeCheckpointError
 from core.hub import ModelLocator
+from core.tiny import TINY_WIDTH
 
 
 def community_save(model: Quantizer, path: Path, with_info: bool) -> Path:
@@ -64,9 +67,8 @@ def test_the_tiny_pack_holds_both_english_quantizers_where_the_registry_says(tin
     locator = ModelLocator(tiny_models, allow_download=False)
     for language, version in (("en", 1), ("en-v0", 0)):
         file = quantizer_file(language)
-        assert file.repo_id == tiny.QUANTIZER_REPO and file.filename == tiny.QUANTIZER_FILES[version]
         model, source = load_quantizer(locator, language)
-        assert model.config.version == version and model.config.input_size == tiny.TINY_WIDTH
+        assert model.config.version == version and model.config.input_size == TINY_WIDTH
         assert source == str(file)
     has_info = {
         v: any(n.endswith("/.info") for n in zipfile.ZipFile(locator.path(quantizer_file(lang))).namelist())
@@ -135,3 +137,14 @@ def test_a_quantizer_that_would_run_code_is_refused_without_running_it(tmp_path)
     with pytest.raises(UnsafeCheckpointError, match="Refusing"):
         read_quantizer(tmp_path / "evil.pth")
     assert not marker.exists()
+
+
+def test_the_tiny_pack_command_writes_everything_a_clone_reads(tmp_path):
+    """`python -m cloning.tiny DIR`: Bark's tiny models (core.tiny) and cloning's, where the loaders look."""
+    folder = tmp_path / "pack"
+    done = subprocess.run([sys.executable, "-m", "cloning.tiny", str(folder)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    locator = ModelLocator(folder, allow_download=False)
+    for language in ("en", "en-v0"):
+        assert locator.path(quantizer_file(language)).is_file()
+    assert (folder / HUBERT_REPO / "model.safetensors").is_file() and (folder / "suno" / "bark" / "text.pt").is_file()
