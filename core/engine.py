@@ -31,7 +31,7 @@ from .devices import DEVICES, DTYPES, autocast, resolve_device, resolve_dtype
 from .errors import Cancelled, InputError, VoiceError
 from .fields import check_fields, one_of, option, ranged
 from .fine import generate_fine
-from .hub import ModelLocator, default_models_dir
+from .hub import MODELS_DIR_ENV, ModelLocator, default_models_dir
 from .library import VoiceLibrary
 from .loading import STAGES, load_preset
 from .model_cache import CODEC, ModelCache
@@ -176,6 +176,19 @@ def _segment_warnings(result: SegmentResult) -> list[str]:
     return warnings
 
 
+def _models_dir(settings: EngineSettings) -> Path | None:
+    """The models directory to read (core.hub): a named one must be a folder, or nothing would be read."""
+    folder = settings.models_dir or default_models_dir()
+    if folder is not None and not Path(folder).expanduser().is_dir():
+        named = "The models folder" if settings.models_dir else f"The models folder of {MODELS_DIR_ENV}"
+        raise InputError(
+            f"{named} {folder} is not a folder: name one that exists (it may be empty), "
+            "or none to use the Hugging Face cache",
+            "models_dir",
+        )
+    return folder
+
+
 def clean_text(text: str) -> str:
     """Control characters (other than newlines and tabs) become spaces; empty or huge text is refused."""
     if not isinstance(text, str):
@@ -206,7 +219,7 @@ class Engine:
                 "leave the precision at auto (or float32), or turn fast mode off."
             )
         self.device, self.dtype = device, dtype
-        self.locator = ModelLocator(settings.models_dir or default_models_dir(), allow_download=settings.allow_download)
+        self.locator = ModelLocator(_models_dir(settings), allow_download=settings.allow_download)
         self.library = VoiceLibrary(settings.prompts_dir)
         self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast)
         self._presets: dict[str, VoicePrompt] = {}  # read through this locator

@@ -2,7 +2,8 @@
 
 A file is named by its Hugging Face repo and path, e.g. ("suno/bark", "text_2.pt"). It is looked
 for, in order:
-1. the models directory: `MODELS_DIR/<repo>/<path>` (or `MODELS_DIR/<path>` for a flat folder);
+1. the models directory: `MODELS_DIR/<repo>/<path>` (or `MODELS_DIR/<path>` for a flat folder), where
+   MODELS_DIR is --models-dir, else BARK_MODELS_DIR, else `./models` when that folder exists;
 2. the Hugging Face cache (`HF_HOME` / `HF_HUB_CACHE`, or `cache_dir`);
 3. a download from the hub into that cache (tqdm progress, resumed if interrupted).
 """
@@ -20,6 +21,7 @@ from huggingface_hub import errors as hub_errors
 from .errors import ModelFileError
 
 MODELS_DIR_ENV = "BARK_MODELS_DIR"
+LOCAL_MODELS_DIR = Path("models")  # read without being named, when it exists
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,12 @@ class HubFile:
 
 
 def default_models_dir() -> Path | None:
-    """The models directory named by BARK_MODELS_DIR, read when asked (never at import)."""
+    """The models directory when none is given: BARK_MODELS_DIR (read when asked, never at import), else
+    ./models if it is a folder, else None (the Hugging Face cache only)."""
     value = os.environ.get(MODELS_DIR_ENV)
-    return Path(value).expanduser() if value else None
+    if value:
+        return Path(value).expanduser()
+    return LOCAL_MODELS_DIR if LOCAL_MODELS_DIR.is_dir() else None
 
 
 class ModelLocator:
@@ -72,18 +77,21 @@ class ModelLocator:
         if found is not None:
             return found
         if not self.allow_download:
-            raise ModelFileError(self._missing_message(file, "downloads are switched off"))
+            raise ModelFileError(self._missing_message(file, "downloads are off", "allow downloads"))
         try:
             return Path(
                 huggingface_hub.hf_hub_download(
                     file.repo_id, file.filename, cache_dir=self.cache_dir, tqdm_class=self.tqdm_class
                 )
             )
+        except hub_errors.LocalEntryNotFoundError as e:  # a subclass of EntryNotFoundError: the hub was not reached
+            reason = "the Hugging Face hub could not be reached (no network?)"
+            raise ModelFileError(self._missing_message(file, reason, "connect to the internet and try again")) from e
         except (hub_errors.EntryNotFoundError, hub_errors.RepositoryNotFoundError) as e:
             raise ModelFileError(self._missing_message(file, "the hub has no such file")) from e
-        except (hub_errors.LocalEntryNotFoundError, hub_errors.HfHubHTTPError, OSError) as e:
+        except (hub_errors.HfHubHTTPError, OSError) as e:
             reason = f"could not download it: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            raise ModelFileError(self._missing_message(file, reason)) from e
+            raise ModelFileError(self._missing_message(file, reason, "try again later")) from e
 
     def first_available(self, files: Sequence[HubFile]) -> Path:
         """The first of several alternative files (e.g. safetensors, then .bin) that can be had."""
@@ -110,11 +118,12 @@ class ModelLocator:
                 )
         return folder
 
-    def _missing_message(self, file: HubFile, reason: str) -> str:
-        where = self.models_dir or Path("models")
+    def _missing_message(self, file: HubFile, reason: str, remedy: str = "") -> str:
+        """What is missing, why, and a place to put it that is read: the models directory, else ./models."""
+        where = (self.models_dir or LOCAL_MODELS_DIR) / file.repo_id / file.filename
+        read_as = "" if self.models_dir is not None else f" (./{LOCAL_MODELS_DIR} is read when it exists)"
         return (
             f"Model file '{file.filename}' of the Hugging Face repo '{file.repo_id}' is not on this machine and "
-            f"{reason}. Connect to the internet and try again, or download it yourself "
-            f"(https://huggingface.co/{file.repo_id}) and put it at {where / file.repo_id / file.filename} "
-            f"(models directory: --models-dir or {MODELS_DIR_ENV})."
+            f"{reason}. {remedy.capitalize() + ', or d' if remedy else 'D'}ownload it yourself "
+            f"(https://huggingface.co/{file.repo_id}) and put it at {where}{read_as}."
         )

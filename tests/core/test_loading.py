@@ -1,15 +1,18 @@
 import os
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import errors as hub_errors
 
 from core import hub as hub_module
 from core.codec import Codec
-from core.errors import ModelFileError, UnsafeCheckpointError
-from core.hub import HubFile, ModelLocator
+from core.engine import Engine, EngineSettings
+from core.errors import InputError, ModelFileError, UnsafeCheckpointError
+from core.hub import MODELS_DIR_ENV, HubFile, ModelLocator, default_models_dir
 from core.loading import (
     build_model,
     checkpoint_file,
@@ -188,3 +191,49 @@ def test_preset_index_cannot_point_outside_the_repo(tiny_models, tmp_path):
     index.write_text('{"announcer": {"semantic_prompt": "../../../etc/passwd"}}')
     voice = load_preset(ModelLocator(models, allow_download=False), "announcer")  # falls back to the usual path
     assert voice.semantic.ndim == 1
+
+
+def test_no_network_is_told_apart_from_a_file_the_hub_lacks(tmp_path, monkeypatch):
+    """huggingface_hub's "not reachable, not cached" error is a subclass of its "no such file" one: the
+    message once blamed the hub for a file it has."""
+
+    def unreachable(*args, **kwargs):
+        raise hub_errors.LocalEntryNotFoundError("cannot find the requested files in the local cache")
+
+    monkeypatch.setattr(hub_module.huggingface_hub, "hf_hub_download", unreachable)
+    with pytest.raises(ModelFileError) as e:
+        ModelLocator(None, cache_dir=tmp_path / "cache").path(HubFile("suno/bark", "fine.pt"))
+    message = str(e.value)
+    assert "could not be reached (no network?)" in message and "no such file" not in message
+    assert "connect to the internet" in message.lower()
+
+
+def test_offline_says_downloads_are_off_and_where_a_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    locator = ModelLocator(None, cache_dir=tmp_path / "cache", allow_download=False)
+    with pytest.raises(ModelFileError) as e:
+        locator.path(HubFile("suno/bark", "text_2.pt"))
+    message = str(e.value)
+    assert "downloads are off" in message and "internet" not in message
+    assert "put it at models/suno/bark/text_2.pt (./models is read when it exists)" in message
+
+
+def test_the_local_models_folder_is_read_without_being_named(tmp_path, tiny_models, monkeypatch):
+    """The message says "put it at models/..."; that folder is read, as it says."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    assert default_models_dir() is None
+    shutil.copytree(tiny_models / "suno", tmp_path / "models" / "suno")
+    assert default_models_dir() == Path("models")
+    engine = Engine(EngineSettings(device="cpu", allow_download=False))
+    assert engine.locator.local_path(HubFile("suno/bark", "text.pt")) == Path("models/suno/bark/text.pt")
+
+
+@pytest.mark.parametrize("from_env", [False, True])
+def test_a_models_folder_that_does_not_exist_is_refused(tmp_path, monkeypatch, from_env):
+    missing = tmp_path / "typo"
+    if from_env:
+        monkeypatch.setenv(MODELS_DIR_ENV, str(missing))
+    with pytest.raises(InputError, match="is not a folder") as e:
+        Engine(EngineSettings(models_dir=None if from_env else missing, device="cpu"))
+    assert e.value.field == "models_dir" and (MODELS_DIR_ENV in str(e.value)) is from_env
