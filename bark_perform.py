@@ -33,6 +33,7 @@ from core.audio import AUDIO_FORMATS, check_format
 from core.engine import Engine, EngineSettings, GenerationResult, Progress
 from core.errors import BarkError, Cancelled, InputError
 from core.flags import (
+    HelpFormatter,
     add_engine_flags,
     add_flags,
     engine_flag_names,
@@ -86,13 +87,6 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see --help)")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or action.default == "" or action.help is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -104,7 +98,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__, formatter_class=_HelpFormatter)
+    parser = _Parser(prog=PROG, description=__doc__, formatter_class=HelpFormatter)
     _add_input_args(parser)
     _add_voice_and_output_args(parser)
     add_flags(parser, GenerationOptions, renamed=_RENAMED)
@@ -118,7 +112,13 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("input")
     source = group.add_mutually_exclusive_group()
     source.add_argument("--text", help="the text to speak")
-    source.add_argument("--prompt-file", type=Path, metavar="FILE", help="a UTF-8 file of prompts, one output each")
+    source.add_argument(
+        "--prompt-file",
+        type=Path,
+        metavar="FILE",
+        help="a UTF-8 file of prompts, one output each; prompts are separated by blank lines, "
+        "or by --prompt-separator / --prompt-regex",
+    )
     split = group.add_mutually_exclusive_group()
     split.add_argument("--prompt-separator", metavar="STR", help="prompts in --prompt-file are separated by STR")
     split.add_argument("--prompt-regex", metavar="RE", help="prompts in --prompt-file are separated by matches of RE")

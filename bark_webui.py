@@ -21,9 +21,11 @@ import threading
 import webbrowser
 from pathlib import Path
 
+import huggingface_hub
+
 from core.engine import Engine, EngineSettings
 from core.errors import BarkError, InputError
-from core.flags import add_engine_flags, engine_flag_names, engine_settings, naming_flag
+from core.flags import HelpFormatter, add_engine_flags, engine_flag_names, engine_settings, naming_flag
 from webui.api.routes import API_KEY_ENV, DEFAULT_MAX_QUEUE, api_key_from
 from webui.door import Credentials
 
@@ -32,11 +34,15 @@ DEFAULT_PORT = 7860
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bark_webui.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="bark_webui.py", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter
+    )
     server = parser.add_argument_group("server")
     server.add_argument("--listen", action="store_true", help="accept connections from other machines (0.0.0.0)")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default: %(default)s)")
-    server.add_argument("--share", action="store_true", help="also make a public gradio.live link")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on")
+    server.add_argument(
+        "--share", action="store_true", help="serve the web UI on a public gradio.live link (without the REST API)"
+    )
     server.add_argument("--auth", metavar="USER:PASS", help=f"ask for this login (or set {AUTH_ENV})")
     server.add_argument("--inbrowser", action="store_true", help="open the app in the browser")
     api = parser.add_argument_group("REST API")
@@ -122,11 +128,54 @@ def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None
         max_queue=args.max_queue,
         cloner=cloner,
     )
+    local_url = f"http://127.0.0.1:{args.port}/"
+    for line in startup_report(engine, args, local_url):
+        print(f"bark_webui.py: {line}", file=sys.stderr, flush=True)
     if credentials.required:
         print(f"bark_webui.py: {_login_hint(credentials)}", file=sys.stderr)
     if args.inbrowser:
-        threading.Timer(2.0, webbrowser.open, [f"http://127.0.0.1:{args.port}/"]).start()
+        threading.Timer(2.0, open_browser, [local_url]).start()
     run(app, engine, host, args.port)
+
+
+def startup_report(engine: Engine, args: argparse.Namespace, url: str) -> list[str]:
+    """What the person who started the server wants to know: where it answers, on what device, where
+    models and voices are read from, and whether the model files are here yet."""
+    what = "the REST API (docs at /docs)" if args.api_only else "Bark Studio"
+    reach = "other machines too: every address of this one" if args.listen else "this machine only (--listen: others)"
+    settings = engine.settings
+    small = [stage for stage in ("text", "coarse", "fine") if settings.small(stage)]
+    sizes = f"small {', '.join(small)}" if small else "large"
+    lines = [
+        f"{what} at {url} ({reach})",
+        f"device {engine.device}, {str(engine.dtype).removeprefix('torch.')}; models {sizes}"
+        + ("; fast mode" if settings.fast else ""),
+        f"model files: {_model_places(engine)}; {_model_presence(engine)}",
+        f"voices in {engine.library.root}, outputs in {args.output_dir}",
+    ]
+    return lines
+
+
+def _model_places(engine: Engine) -> str:
+    cache = huggingface_hub.constants.HF_HUB_CACHE
+    folder = engine.locator.models_dir
+    return f"{folder}, then the Hugging Face cache ({cache})" if folder else f"the Hugging Face cache ({cache})"
+
+
+def _model_presence(engine: Engine) -> str:
+    missing = engine.missing_model_files()
+    if not missing:
+        return "all here"
+    names = ", ".join(str(f) for f in missing)
+    if engine.settings.allow_download:
+        ahead = "or ahead of time with Settings, 'Download and check the models'"
+        return f"{len(missing)} to download on first use ({ahead}): {names}"
+    return f"{len(missing)} missing and downloads are off (--offline), so generating will fail: {names}"
+
+
+def open_browser(url: str) -> None:
+    if not webbrowser.open(url):
+        print(f"bark_webui.py: no web browser found here; open {url} yourself", file=sys.stderr, flush=True)
 
 
 def _login_hint(credentials: Credentials) -> str:

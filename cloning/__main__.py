@@ -17,6 +17,7 @@ from pathlib import Path
 from core.engine import Engine
 from core.errors import BarkError, InputError
 from core.flags import (
+    HelpFormatter,
     add_engine_flags,
     add_flags,
     engine_flag_names,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
         epilog=f"Languages: {languages}. Best clips: 5-15 s of one clean speaker, ending at the end of a sentence.",
     )
     parser.add_argument("clip", type=Path, help="audio file: wav, flac, ogg, opus or mp3 (any rate, mono or stereo)")

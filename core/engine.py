@@ -31,9 +31,9 @@ from .devices import DEVICES, DTYPES, autocast, resolve_device, resolve_dtype
 from .errors import Cancelled, InputError, VoiceError
 from .fields import check_fields, one_of, option, ranged
 from .fine import generate_fine
-from .hub import MODELS_DIR_ENV, ModelLocator, default_models_dir
+from .hub import MODELS_DIR_ENV, HubFile, ModelLocator, default_models_dir
 from .library import VoiceLibrary
-from .loading import STAGES, load_preset
+from .loading import STAGES, load_preset, model_files
 from .model_cache import CODEC, ModelCache
 from .options import MAX_SEED, MAX_TEXT_CHARS, GenerationOptions
 from .presets import is_preset
@@ -423,6 +423,12 @@ class Engine:
             return Codec(model).decode(fine)
 
     # Models
+
+    def missing_model_files(self) -> list[HubFile]:
+        """The model files of the current settings not on this machine yet (fetched on first use when
+        downloads are allowed); of alternatives (safetensors or .bin), the one that would be fetched."""
+        local = self.locator.local_path
+        return [files[0] for files in model_files(self.settings.small) if not any(local(f) for f in files)]
 
     def preload(self) -> None:
         """Load every model now instead of on first use."""

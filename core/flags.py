@@ -24,6 +24,15 @@ METAVARS = {int: "N", float: "X", str: "TEXT", Path: "DIR"}
 _HAND_MADE = {"allow_download", "small_text", "small_coarse", "small_fine"}
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """--help with each flag's default, where it has one worth saying (not None, False or "")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == "" or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_flags(
     parser: argparse.ArgumentParser,
     cls: type,

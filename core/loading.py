@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,13 @@ def checkpoint_file(stage: str, small: bool) -> HubFile:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
     return HubFile(BARK_REPO, f"{stage}.pt" if small else f"{stage}_2.pt")
+
+
+def model_files(small: Callable[[str], bool]) -> list[tuple[HubFile, ...]]:
+    """Every file a generation reads with these model sizes (small(stage)), each as its alternatives:
+    the tokenizer, the three stages' checkpoints, EnCodec's config and weights."""
+    checkpoints = [(checkpoint_file(stage, small(stage)),) for stage in STAGES]
+    return [(TOKENIZER_FILE,), *checkpoints, (CODEC_CONFIG,), CODEC_WEIGHTS]
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -89,7 +89,9 @@ def test_a_boolean_flag_takes_no_value(capsys):
 
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
-    assert "--no-early-stop" in capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--no-early-stop" in text
+    assert "prompts are separated by blank lines, or by --prompt-separator / --prompt-regex" in text
 
 
 def test_read_prompts(tmp_path):

@@ -224,6 +224,9 @@ def test_cli_exit_status(tiny_models, tmp_path, clips, capsys):
     assert main([str(clips["wav"]), "--name", "x", "--language", "klingon", *base]) == 2
     assert main([str(clips["wav"]), "--name", "x", "--variants", "9", *base]) == 2
     assert main([str(clips["wav"]), "--name", "../x", *base]) == 2
+    assert main([str(clips["wav"]), "--name", "x", "--models-dir", str(tmp_path / "no-such-folder"), *base]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
     assert main([str(clips["wav"]), "--name", "x", "--models-dir", str(tmp_path / "empty"), *base]) == 1
     assert "hubert" in capsys.readouterr().err
     assert not (tmp_path / "prompts").exists()

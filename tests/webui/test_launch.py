@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import gradio as gr
+import huggingface_hub
 import pytest
 from starlette.testclient import TestClient
 
@@ -29,7 +30,7 @@ def launched(monkeypatch, tiny_models, tmp_path):
     )
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: served.update(launch=kwargs))
     monkeypatch.setattr(bark_webui.threading, "Timer", lambda delay, fn, args: SimpleNamespace(start=lambda: fn(*args)))
-    monkeypatch.setattr(bark_webui.webbrowser, "open", lambda url: served.setdefault("opened", []).append(url))
+    monkeypatch.setattr(bark_webui.webbrowser, "open", lambda url: served.setdefault("opened", []).append(url) or True)
     monkeypatch.delenv(AUTH_ENV, raising=False)
     base = ["--models-dir", str(tiny_models), "--offline", "--device", "cpu"]
     base += ["--prompts-dir", str(tmp_path / "prompts"), "--output-dir", str(tmp_path / "out")]
@@ -144,3 +145,39 @@ def test_the_two_launchers_take_the_same_engine_flags():
     assert engine_flags(build_parser()) == engine_flags(bark_perform.build_parser())
     args = build_parser().parse_args(["--dtype", "float32", "--max-batch", "2", "--small-text", "--small-fine"])
     assert settings_from_args(args) == EngineSettings(dtype="float32", max_batch=2, small_text=True, small_fine=True)
+
+
+def test_the_start_says_where_it_answers_on_what_device_and_what_it_reads(launched, capsys, tiny_models, tmp_path):
+    """It once printed nothing at all (uvicorn at warning level)."""
+    launched()
+    err = capsys.readouterr().err
+    assert "bark_webui.py: Bark Studio at http://127.0.0.1:7860/ (this machine only" in err
+    assert "device cpu, float32; models large" in err
+    assert f"model files: {tiny_models}, then the Hugging Face cache" in err and "; all here" in err
+    assert f"voices in {tmp_path / 'prompts'}, outputs in {tmp_path / 'out'}" in err
+    launched("--api-only", "--listen", "--small-models", "--fast")
+    err = capsys.readouterr().err
+    assert "the REST API (docs at /docs) at http://127.0.0.1:7860/ (other machines too" in err
+    assert "models small text, coarse, fine; fast mode" in err
+
+
+def test_the_start_names_the_model_files_that_are_missing(launched, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    (tmp_path / "no-models").mkdir()
+    launched("--models-dir", str(tmp_path / "no-models"))
+    err = capsys.readouterr().err
+    assert "6 missing and downloads are off (--offline), so generating will fail" in err
+    assert "suno/bark/text_2.pt" in err and "facebook/encodec_24khz/model.safetensors" in err
+
+
+def test_inbrowser_without_a_browser_says_so(launched, capsys, monkeypatch):
+    monkeypatch.setattr(bark_webui.webbrowser, "open", lambda url: False)
+    launched("--inbrowser")
+    assert "no web browser found here; open http://127.0.0.1:7860/ yourself" in capsys.readouterr().err
+
+
+def test_help_shows_the_defaults_and_what_share_leaves_out():
+    text = " ".join(build_parser().format_help().split())
+    for default in ("(default: 16)", "(default: prompts)", "(default: outputs)", "(default: 7860)"):
+        assert default in text
+    assert "public gradio.live link (without the REST API)" in text
