@@ -6,7 +6,8 @@
     python bark_perform.py --text "A long text..." --dry-run
 
 Each output is `<timestamp>_<slug of the text>.<format>` in --output-dir, with a `.json` beside it
-holding the text, the voice, every setting and the seed, enough to generate it again exactly.
+holding the text, the voice, every setting and the seed, enough to generate it again exactly, and
+an `.npz` of the output's own voice (--no-voice-file: without), usable as --voice PATH.
 There is one flag per field of GenerationOptions and SplitOptions; their defaults come from
 those dataclasses, and their values are validated there.
 
@@ -134,6 +135,12 @@ def _add_voice_and_output_args(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, metavar="DIR", help="where outputs go")
     output.add_argument("--format", choices=AUDIO_FORMATS, default="wav", help="audio file format")
+    output.add_argument(
+        "--voice-file",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep each output's voice as an .npz beside it (use it with --voice PATH, or import it)",
+    )
     output.add_argument("--quiet", action="store_true", help="no progress bars and no timing line")
 
 
@@ -338,10 +345,13 @@ def generate_all(args: argparse.Namespace, engine: Engine, prompts: list[str], o
                 result = engine.generate(text, args.voice, options.replace(seed=seed), progress, cancel)
             for warning in result.warnings:
                 print(f"{PROG}: warning: {warning}", file=sys.stderr)
-            audio, sidecar, record = write_outputs(result, engine, args.output_dir, args.format)
+            audio, sidecar, record = write_outputs(
+                result, engine, args.output_dir, args.format, save_voice=args.voice_file
+            )
             if not args.quiet:
                 print(f"{PROG}: {result.duration_s:.1f} s of audio, {result.timing()}", file=sys.stderr)
-            print(audio, sidecar, sep="\n", flush=True)
+            voice_file = [audio.with_name(record["voice_file"])] if "voice_file" in record else []
+            print(audio, sidecar, *voice_file, sep="\n", flush=True)
             if voice_name is not None:
                 print(save_voice(engine, voice_name, result, record), flush=True)
 

@@ -120,8 +120,9 @@ def test_a_prompt_regex_runs_bounded(tmp_path, pattern, words):
 def test_generation_writes_audio_and_settings_that_rerun_exactly(cli):
     status, out, err = cli("--text", "Hello world.", *FAST, quiet=False)
     assert status == 0
-    audio_path, json_path = written(out)
+    audio_path, json_path, voice_path = written(out)
     assert audio_path.suffix == ".wav" and json_path == audio_path.with_suffix(".json")
+    assert voice_path == audio_path.with_suffix(".npz") and voice_path.is_file()
     assert "hello-world" in audio_path.name
     assert "segment 1/1 text" in err and "segment 1/1 fine" in err  # tqdm progress on stderr
     assert re.search(r"bark_perform\.py: \d+\.\d s of audio, made in \d+\.\d s", err)  # how long it took
@@ -146,7 +147,7 @@ def test_generation_writes_audio_and_settings_that_rerun_exactly(cli):
 def test_each_format(cli, fmt):
     status, out, _ = cli("--text", "Hi.", "--format", fmt, *FAST)
     assert status == 0
-    audio_path, json_path = written(out)
+    audio_path, json_path, _ = written(out)
     assert audio_path.suffix == f".{fmt}"
     info = sf.info(audio_path)
     expected = json.loads(json_path.read_text())["duration_s"] * 24000
@@ -159,7 +160,7 @@ def test_prompt_file_with_iterations(cli, tmp_path):
     status, out, _ = cli("--prompt-file", str(prompts), "--iterations", "2", *FAST)
     assert status == 0
     paths = written(out)
-    assert len(paths) == 8 and len(set(paths)) == 8 and all(p.is_file() for p in paths)
+    assert len(paths) == 12 and len(set(paths)) == 12 and all(p.is_file() for p in paths)
     records = [json.loads(p.read_text()) for p in paths if p.suffix == ".json"]
     assert [(r["text"], r["seed"]) for r in records] == [
         ("First prompt.", 1),
@@ -193,6 +194,19 @@ def test_save_voice_then_use_it(cli, tmp_path):
 
     status, out, _ = cli("--list-voices")
     assert status == 0 and "narrator" in out and "English:" in out and "v2/en_speaker_6" in out
+
+
+def test_every_output_keeps_its_voice_for_reuse_unless_told_not_to(cli, tmp_path):
+    """Bark Infinity's "infinite voices": any output's voice can speak again (--voice PATH, or imported)."""
+    status, out, _ = cli("--text", "A voice worth keeping.", *FAST)
+    assert status == 0
+    audio_path, json_path, voice_path = written(out)
+    assert json.loads(json_path.read_text())["voice_file"] == voice_path.name
+    status, out, _ = cli("--text", "Spoken again.", "--voice", str(voice_path), *FAST)
+    assert status == 0 and json.loads(written(out)[1].read_text())["voice"] == str(voice_path)
+    status, out, _ = cli("--text", "No voice file.", "--no-voice-file", *FAST)
+    assert status == 0 and [p.suffix for p in written(out)] == [".wav", ".json"]
+    assert not written(out)[0].with_suffix(".npz").exists()
 
 
 def test_list_voices_with_an_empty_library(cli):
@@ -250,5 +264,5 @@ def test_script_runs_as_a_program(tiny_models, tmp_path):
     command += ["--device", "cpu", "--quiet", "--output-dir", "out", "--prompts-dir", "prompts", *FAST]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    audio_path, json_path = (tmp_path / line for line in done.stdout.splitlines())
+    audio_path, json_path, _ = (tmp_path / line for line in done.stdout.splitlines())
     assert sf.info(audio_path).samplerate == 24000 and json.loads(json_path.read_text())["seed"] == 1
