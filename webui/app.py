@@ -24,6 +24,7 @@ from .session import Session, Sessions
 from .studio import Studio
 from .tabs.clone import clone_tab
 from .tabs.generate import generate_tab
+from .tabs.handler import handler
 from .tabs.history import history_tab
 from .tabs.settings import settings_tab
 from .tabs.voices import voices_tab
@@ -71,17 +72,13 @@ def create_app(
             with gr.Tab("Settings", id="settings") as tab:
                 settings_tab(studio, tab)
 
-        def refresh_voices():
-            """Every view of the library, after it changed (or when a page opens)."""
-            names = studio.voice_names()
-            return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(names)
-
         voice_views = [generate.voice, voices.table, voices.picker]
+        voices_refresh = handler(refresh_voices, studio)
         for event in [*generate.voices_changed, *clone.voices_changed, *voices.voices_changed]:
-            event.success(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
+            event.success(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         for event in generate.history_changed:
             event.success(history.refresh, None, history.views, api_visibility="private")
-        app.load(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
+        app.load(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         app.load(history.refresh, None, history.views, api_visibility="private")
 
         def tab_closed(request: gr.Request) -> None:
@@ -90,6 +87,12 @@ def create_app(
         app.unload(tab_closed)
     app.queue(default_concurrency_limit=4)
     return app
+
+
+def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Dropdown]:
+    """Every view of the library (Generate's voice picker, the Voices table and picker), after it
+    changed or when a page opens."""
+    return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(studio.voice_names())
 
 
 def launch_options(output_dir: Path) -> dict[str, Any]:
