@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-import cloning
+from cloning import VoiceCloner
 from core.audio import AUDIO_FORMATS, check_format
 from core.engine import Engine
 from core.errors import InputError
@@ -40,19 +40,17 @@ def create_app(
     engine: Engine,
     output_dir: Path,
     *,
-    cloner: Any | None = None,
+    cloner: VoiceCloner | None = None,
     allow_paths: bool = True,
     stream_audio: bool | None = None,
 ) -> gr.Blocks:
     """The whole web app on one engine, writing its outputs (the history) to output_dir.
 
-    cloner: a cloning.VoiceCloner (by default one on `engine`).
+    cloner: the VoiceCloner to clone with (by default one on `engine`).
     allow_paths: let the Settings tab change the models folder (turn off when others can reach the app).
     stream_audio: stream segments into one player (needs ffmpeg; default: when ffmpeg is installed),
         else each finished segment replaces the last in the player.
     """
-    if cloner is None:
-        cloner = cloning.VoiceCloner(engine)
     studio = Studio(engine, output_dir, cloner, allow_paths)
     if stream_audio is None:
         stream_audio = shutil.which("ffmpeg") is not None

@@ -9,6 +9,7 @@ import gradio as gr
 
 import cloning
 from cloning.options import MAX_MAX_SECONDS, MAX_VARIANTS, MIN_MAX_SECONDS
+from core.errors import InputError
 
 from ..studio import CLONE_SAMPLE_TEXT, Studio
 from .handler import handler
@@ -87,9 +88,11 @@ def clone(
 ) -> list:
     """Clone a voice from a clip into the library (one voice per variant), with a sample of each."""
     # Returns the notes, a player per variant (MAX_VARIANTS), the Keep choice and its button, the names made.
+    if audio is None:
+        raise InputError("Upload or record a voice sample first.")
     options = cloning.CloneOptions(**{**options, "variants": int(options["variants"])})
     source = Path(audio).name if isinstance(audio, str) else None
-    samples, clone_notes = studio.clone(
+    samples, clone_notes = studio.clone_with_samples(
         audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m)
     )
     names = [s.info.name for s in samples]
@@ -103,7 +106,7 @@ def clone(
 def drop(studio: Studio, kept: list[str], made: list[str]) -> list:
     """Delete the variants that were not kept."""
     dropped = [n for n in made if n not in kept]
-    studio.drop_voices(dropped)
+    studio.delete_voices(dropped)
     text = f"Dropped {', '.join(dropped)}." if dropped else "Kept them all."
     views = [gr.Audio(visible=n in kept) for n in made] + [gr.skip()] * (MAX_VARIANTS - len(made))
     remaining = [n for n in made if n in kept]

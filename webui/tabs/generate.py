@@ -10,7 +10,8 @@ import gradio as gr
 from core.audio import encode_audio
 from core.constants import SAMPLE_RATE
 from core.engine import GenerationResult, Progress, SegmentResult
-from core.errors import Cancelled
+from core.errors import Cancelled, InputError
+from core.outputs import estimate_seconds
 
 from ..form import advanced_controls, options_from_form, simple_controls
 from ..session import Session, Sessions
@@ -159,12 +160,15 @@ def cancel(session: Session) -> str | dict:
 
 def show_segments(studio: Studio, text: str, **form) -> gr.Dataframe:
     """The segments a generation would make, with estimated seconds, without generating."""
-    rows = studio.plan(text, options_from_form(form))
+    segments = studio.plan(text, options_from_form(form))
+    rows = [[n, s.clean, round(estimate_seconds(s), 1)] for n, s in enumerate(segments, 1)]
     return gr.Dataframe(value=rows, visible=True)
 
 
 def save_voice(studio: Studio, name: str, session: Session) -> str:
     """Save the voice of this tab's last generation into the library."""
+    if not session.last_entry:
+        raise InputError("Generate something first; then its voice can be saved.")
     info = studio.save_voice(session.last_entry, name)
     return f"Saved the voice **{info.name}**: it is in the voice picker now."
 

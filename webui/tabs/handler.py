@@ -11,6 +11,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from core.errors import InputError
+
 from ..errors import user_errors
 from ..studio import Studio
 
@@ -38,3 +40,10 @@ def handler(fn: Callable, studio: Studio, *args: Any) -> Callable:
     functools.update_wrapper(bound, fn)
     bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[len(given) :])
     return user_errors(studio.redact)(bound)
+
+
+def required(value: str | None, message: str) -> str:
+    """`value`, or an InputError "`message` first." when the user has not chosen or typed one."""
+    if not value or not str(value).strip():
+        raise InputError(f"{message} first.")
+    return str(value)

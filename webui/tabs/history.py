@@ -12,7 +12,7 @@ from core.outputs import OutputEntry
 from ..form import form_from_options
 from ..studio import Studio, short_time
 from .generate import GenerateTab
-from .handler import handler
+from .handler import handler, required
 
 HEADERS = ["When", "Text", "Voice", "Seed", "Seconds"]
 TEXT_CHARS = 80
@@ -102,14 +102,14 @@ def show(studio: Studio, entry_id: str | None) -> tuple[str | None, list[str] | 
 def reuse(studio: Studio, formats: list[str], controls: list[str], entry_id: str | None) -> tuple:
     """Fill the Generate tab with a past generation's text, voice and settings (its seed included)."""
     # controls: the names of the Generate tab's controls, in the order of the outputs
-    text, voice, options, fmt, notes = studio.reuse(entry_id)
+    text, voice, options, fmt, notes = studio.reuse(required(entry_id, "Choose a generation"))
     values = form_from_options(options)
     fmt = fmt if fmt in formats else gr.skip()
     return text, voice, fmt, *(values[name] for name in controls), gr.Tabs(selected="generate"), "  \n".join(notes)
 
 
 def delete(studio: Studio, entry_id: str | None) -> tuple:
-    studio.delete_entry(entry_id)
+    studio.delete_entry(required(entry_id, "Choose a generation to delete"))
     return *_views(studio.history(), value=None), gr.Row(visible=False)
 
 

@@ -8,11 +8,10 @@ import gradio as gr
 import numpy as np
 
 from core.constants import SAMPLE_RATE
-from core.errors import InputError
 
 from ..errors import user_errors
 from ..studio import Studio
-from .handler import handler
+from .handler import handler, required
 
 HEADERS = ["Name", "Language", "Source", "Created"]
 
@@ -83,34 +82,31 @@ def pick_row(event: gr.SelectData) -> str | dict:
 
 def play(studio: Studio, name: str) -> tuple[int, np.ndarray]:
     """Decode the voice's own prompt: 24 kHz audio."""
-    return SAMPLE_RATE, studio.preview_voice(name)
+    return SAMPLE_RATE, studio.preview_voice(required(name, "Choose a voice"))
 
 
 def export(studio: Studio, name: str) -> gr.File:
     """The voice's .npz file."""
-    return gr.File(str(studio.export_voice(name)), visible=True)
+    return gr.File(str(studio.export_voice(required(name, "Choose a voice to export"))), visible=True)
 
 
 def rename(studio: Studio, old: str, new: str) -> tuple[str, gr.Dropdown]:
-    info = studio.rename_voice(old, new)
+    info = studio.rename_voice(required(old, "Choose a voice to rename"), new)
     return f"Renamed **{old}** to **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
 
 
 def ask(name: str) -> tuple[gr.Row, str]:
     """Show the question before a voice is deleted."""
-    if not name:
-        raise InputError("Choose a voice to delete first.")
+    required(name, "Choose a voice to delete")
     return gr.Row(visible=True), f"Delete **{name}** from your voices? This cannot be undone."
 
 
 def delete(studio: Studio, name: str) -> tuple[str, gr.Dropdown, gr.Row]:
-    studio.delete_voice(name)
+    studio.delete_voice(required(name, "Choose a voice to delete"))
     return f"Deleted **{name}**.", gr.Dropdown(studio.voice_names(), value=None), gr.Row(visible=False)
 
 
 def import_voice(studio: Studio, path: str | None, name: str, overwrite: bool) -> tuple[str, gr.Dropdown]:
     """Validate an uploaded voice prompt and add it to the library."""
-    if not path:
-        raise InputError("Choose a voice file (.npz) to import first.")
-    info = studio.import_voice(path, name, overwrite)
+    info = studio.import_voice_file(required(path, "Choose a voice file (.npz) to import"), name, overwrite)
     return f"Imported **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
