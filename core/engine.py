@@ -189,6 +189,11 @@ def _models_dir(settings: EngineSettings) -> Path | None:
     return folder
 
 
+def _looks_like_path(name: str) -> bool:
+    """A voice given as a file (an .npz, or a name with a folder in it) rather than by name."""
+    return Path(name).suffix.lower() == ".npz" or "/" in name or "\\" in name
+
+
 def clean_text(text: str) -> str:
     """Control characters (other than newlines and tabs) become spaces; empty or huge text is refused."""
     if not isinstance(text, str):
@@ -234,35 +239,51 @@ class Engine:
 
     # Voices
 
-    def resolve_voice(
-        self, voice: VoicePrompt | str | Path | None, allow_paths: bool = True
-    ) -> tuple[VoicePrompt | None, str | None]:
-        """(prompt, name) from a VoicePrompt, a preset name, an .npz path or a library name.
+    def check_voice(self, voice: str | Path | None, allow_paths: bool = True) -> str | None:
+        """The name of the voice `voice` names, checked without loading it: one of Suno's presets, an
+        .npz file (allow_paths) or a library voice; None for no voice. VoiceError when it is none of
+        these (InputError for a name no voice can have).
 
         Servers pass allow_paths=False so that a remote user cannot name files on this machine.
         """
-        if voice is None or isinstance(voice, VoicePrompt):
-            return voice, None
+        if voice is None:
+            return None
         name = str(voice).strip()
         if name.lower() in NO_VOICE_NAMES:
+            return None
+        if is_preset(name):
+            return name
+        if _looks_like_path(name):
+            if not allow_paths:
+                raise VoiceError(f"'{name}' looks like a file path; paths are not accepted here, use a voice name")
+            path = Path(name).expanduser()
+            if not path.is_file():
+                raise VoiceError(f"Voice file not found: {path}")
+            return name
+        if self.library.exists(name):
+            return name
+        raise VoiceError(
+            f"No voice named '{name}': it is not one of Suno's presets (like v2/en_speaker_6), not an .npz file, "
+            "and not in your voice library. List the voices with --list-voices."
+        )
+
+    def resolve_voice(
+        self, voice: VoicePrompt | str | Path | None, allow_paths: bool = True
+    ) -> tuple[VoicePrompt | None, str | None]:
+        """(prompt, name) from a VoicePrompt or from what check_voice accepts (a preset name, an .npz
+        path, a library name)."""
+        if isinstance(voice, VoicePrompt):
+            return voice, None
+        name = self.check_voice(voice, allow_paths)
+        if name is None:
             return None, None
         if is_preset(name):
             if name not in self._presets:
                 self._presets[name] = load_preset(self.locator, name)
             return self._presets[name], name
-        path = Path(name).expanduser()
-        if path.suffix.lower() == ".npz" or "/" in name or "\\" in name:
-            if not allow_paths:
-                raise VoiceError(f"'{name}' looks like a file path; paths are not accepted here, use a voice name")
-            if not path.is_file():
-                raise VoiceError(f"Voice file not found: {path}")
-            return VoicePrompt.load(path), name
-        if self.library.exists(name):
-            return self.library.get(name), name
-        raise VoiceError(
-            f"No voice named '{name}': it is not one of Suno's presets (like v2/en_speaker_6), not an .npz file, "
-            "and not in your voice library. List the voices with --list-voices."
-        )
+        if _looks_like_path(name):
+            return VoicePrompt.load(Path(name).expanduser()), name
+        return self.library.get(name), name
 
     # Planning
 

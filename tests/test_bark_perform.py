@@ -200,7 +200,7 @@ def test_every_output_keeps_its_voice_for_reuse_unless_told_not_to(cli, tmp_path
     """Bark Infinity's "infinite voices": any output's voice can speak again (--voice PATH, or imported)."""
     status, out, _ = cli("--text", "A voice worth keeping.", *FAST)
     assert status == 0
-    audio_path, json_path, voice_path = written(out)
+    _, json_path, voice_path = written(out)
     assert json.loads(json_path.read_text())["voice_file"] == voice_path.name
     status, out, _ = cli("--text", "Spoken again.", "--voice", str(voice_path), *FAST)
     assert status == 0 and json.loads(written(out)[1].read_text())["voice"] == str(voice_path)

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-import cloning
+from cloning import VoiceCloner
 from core.audio import AUDIO_FORMATS, check_format
 from core.engine import Engine
 from core.errors import InputError
@@ -24,6 +24,7 @@ from .session import Session, Sessions
 from .studio import Studio
 from .tabs.clone import clone_tab
 from .tabs.generate import generate_tab
+from .tabs.handler import handler
 from .tabs.history import history_tab
 from .tabs.settings import settings_tab
 from .tabs.voices import voices_tab
@@ -39,19 +40,17 @@ def create_app(
     engine: Engine,
     output_dir: Path,
     *,
-    cloner: Any | None = None,
+    cloner: VoiceCloner | None = None,
     allow_paths: bool = True,
     stream_audio: bool | None = None,
 ) -> gr.Blocks:
     """The whole web app on one engine, writing its outputs (the history) to output_dir.
 
-    cloner: a cloning.VoiceCloner (by default one on `engine`).
+    cloner: the VoiceCloner to clone with (by default one on `engine`).
     allow_paths: let the Settings tab change the models folder (turn off when others can reach the app).
     stream_audio: stream segments into one player (needs ffmpeg; default: when ffmpeg is installed),
         else each finished segment replaces the last in the player.
     """
-    if cloner is None:
-        cloner = cloning.VoiceCloner(engine)
     studio = Studio(engine, output_dir, cloner, allow_paths)
     if stream_audio is None:
         stream_audio = shutil.which("ffmpeg") is not None
@@ -71,17 +70,13 @@ def create_app(
             with gr.Tab("Settings", id="settings") as tab:
                 settings_tab(studio, tab)
 
-        def refresh_voices():
-            """Every view of the library, after it changed (or when a page opens)."""
-            names = studio.voice_names()
-            return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(names)
-
         voice_views = [generate.voice, voices.table, voices.picker]
+        voices_refresh = handler(refresh_voices, studio)
         for event in [*generate.voices_changed, *clone.voices_changed, *voices.voices_changed]:
-            event.success(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
+            event.success(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         for event in generate.history_changed:
             event.success(history.refresh, None, history.views, api_visibility="private")
-        app.load(refresh_voices, None, voice_views, api_visibility="private", show_progress="hidden")
+        app.load(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         app.load(history.refresh, None, history.views, api_visibility="private")
 
         def tab_closed(request: gr.Request) -> None:
@@ -90,6 +85,12 @@ def create_app(
         app.unload(tab_closed)
     app.queue(default_concurrency_limit=4)
     return app
+
+
+def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Dropdown]:
+    """Every view of the library (Generate's voice picker, the Voices table and picker), after it
+    changed or when a page opens."""
+    return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(studio.voice_names())
 
 
 def launch_options(output_dir: Path) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from .api.routes import (
 )
 from .app import launch_options
 from .door import Credentials, Door
-from .redact import folder_redactor
+from .studio import Studio
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,14 @@ def create_server(
     """The API on `engine`, with the web UI `ui` = (blocks, its output folder) mounted at "/" if given.
 
     api_key / login: what every route but /health asks for (either will do). local_only: the server
-    listens on this machine only, so it answers only to this machine's names.
+    listens on this machine only, so it answers only to this machine's names. cloner: the VoiceCloner
+    the API clones with (by default one on `engine`).
     """
     app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=_cancel_at_exit(engine))
     credentials = Credentials(api_key, login)
     blocks, output_dir = ui if ui is not None else (None, None)
-    redact = folder_redactor(engine, output_dir)
-    install_api(
-        app,
-        engine,
-        max_queue=max_queue,
-        max_upload_bytes=max_upload_bytes,
-        cloner=cloner,
-        redact=redact,
-        guarded=credentials.required,
-    )
+    studio = Studio(engine, output_dir, cloner, allow_paths=local_only)
+    install_api(app, studio, max_queue=max_queue, max_upload_bytes=max_upload_bytes, guarded=credentials.required)
     app.state.close_ui = None
     if blocks is not None:
         gr.mount_gradio_app(app, blocks, path="/", **launch_options(output_dir))

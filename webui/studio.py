@@ -1,8 +1,10 @@
-"""The service the web app's handlers call: one method per user action, no Gradio in here.
+"""The one service behind both doors of the web app, the Gradio tabs (webui/tabs) and the REST routes
+(webui/api): one method per user action, no Gradio and no HTTP in here.
 
 Everything goes through core/ (the engine, its voice library, the outputs folder) and cloning/.
-Mistakes a user can make raise core.errors.InputError (or another BarkError) with a message
-that says what to do; the UI layer shows them, it never decides anything itself.
+Voice names never name files here: whoever sends them may be on another machine. Mistakes a user
+can make raise core.errors.InputError (or another BarkError) with a message that says what to do;
+each door shows them its own way, and neither decides anything itself.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cloning import VoiceCloner
-from core.engine import Engine, EngineSettings, GenerationResult, Progress, SegmentResult
-from core.errors import InputError
+from cloning import CloneOptions, CloneResult, VoiceCloner
+from core.engine import Engine, EngineSettings, GenerationResult, Progress, ProgressCallback, SegmentResult
+from core.errors import Cancelled, InputError
 from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
 from core.model_cache import CODEC
@@ -31,13 +33,13 @@ from core.options import GenerationOptions
 from core.outputs import (
     OutputEntry,
     delete_output,
-    estimate_seconds,
     get_output,
     list_outputs,
     recover_outputs,
     write_outputs,
 )
-from core.presets import presets_by_language
+from core.presets import is_preset, presets_by_language
+from core.textsplit import Segment
 from core.voice import VoicePrompt
 
 from .redact import folder_redactor
@@ -59,35 +61,54 @@ class VoiceSample:
 
 
 class Studio:
-    """Bark Studio's actions on one engine and one output folder, shared by every browser session."""
+    """Bark Studio's actions on one engine and one output folder, shared by every browser session and
+    every API client."""
 
-    def __init__(self, engine: Engine, output_dir: Path, cloner: VoiceCloner, allow_paths: bool = True):
-        """allow_paths: let the Settings tab change the models directory (a path on this machine);
+    def __init__(
+        self,
+        engine: Engine,
+        output_dir: Path | None,
+        cloner: VoiceCloner | None = None,
+        allow_paths: bool = True,
+    ):
+        """output_dir: the history of generations (None: the REST API alone keeps none).
+        cloner: the VoiceCloner to clone with (by default one on `engine`).
+        allow_paths: let the Settings tab change the models directory (a path on this machine);
         False when the app is reachable from other machines."""
         self.engine = engine
-        self.output_dir = Path(output_dir)
-        self.cloner = cloner
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.cloner = cloner if cloner is not None else VoiceCloner(engine)
         self.allow_paths = allow_paths
         self.redact = folder_redactor(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
-        recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
+        if self.output_dir is not None:
+            recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 
     # Voices to pick from
+
+    def check_voice(self, voice: str | None) -> str | None:
+        """The voice `voice` names (one of Suno's presets or a library voice, never a file), checked
+        without loading it; None for no voice. VoiceError (an InputError) when there is no such voice."""
+        return self.engine.check_voice(voice, allow_paths=False)
+
+    def voices(self) -> list[VoiceInfo]:
+        """The library's voices, by name."""
+        return self.engine.library.list()
 
     def voice_choices(self) -> list[tuple[str, str]]:
         """(label, value) of every voice: none, the user's library, then Suno's presets by language."""
         choices = [("None (a random voice)", NO_VOICE)]
-        choices += [(f"My voices › {info.name}", info.name) for info in self.engine.library.list()]
+        choices += [(f"My voices › {info.name}", info.name) for info in self.voices()]
         for language, names in presets_by_language().items():
             choices += [(f"{language} › {name}", name) for name in names]
         return choices
 
     # Generate
 
-    def plan(self, text: str, options: GenerationOptions) -> list[list]:
-        """The segments of a generation, without generating: rows of (number, text, estimated seconds)."""
-        segments = self.engine.plan(text, options, options.seed or 0)
-        return [[n, s.clean, round(estimate_seconds(s), 1)] for n, s in enumerate(segments, 1)]
+    def plan(self, text: str, options: GenerationOptions) -> list[Segment]:
+        """The segments a generation would make, without generating; InputError for text (or split
+        options) that cannot be generated."""
+        return self.engine.plan(text, options, options.seed or 0)
 
     def read_voice_file(self, path: str | os.PathLike) -> VoicePrompt:
         """A voice prompt uploaded from the browser, validated."""
@@ -100,6 +121,19 @@ class Studio:
             raise InputError(f"{path.name} is too large for a voice prompt (the limit is 16 MB)")
         return VoicePrompt.from_bytes(path.read_bytes(), source=f"uploaded voice {path.name!r}")
 
+    def generate(
+        self,
+        text: str,
+        voice: str | VoicePrompt | None,
+        options: GenerationOptions,
+        cancel: threading.Event | None = None,
+        progress: ProgressCallback | None = None,
+        on_segment: Callable[[SegmentResult], None] | None = None,
+    ) -> GenerationResult:
+        """Generate `text` in `voice` (a name check_voice accepts, or an uploaded prompt); `cancel`
+        stops it within a step, `on_segment` gets each segment as soon as its audio is ready."""
+        return self.engine.generate(text, voice, options, progress, cancel, allow_paths=False, on_segment=on_segment)
+
     def stream(
         self,
         text: str,
@@ -109,16 +143,13 @@ class Studio:
     ) -> Iterator[Progress | SegmentResult | GenerationResult]:
         """Generate, yielding progress reports and each finished segment, then the whole result.
 
-        The engine runs in a worker thread; closing the iterator early cancels it. Voice names
-        never resolve to files here (allow_paths=False).
+        The engine runs in a worker thread; closing the iterator early cancels it.
         """
         events: queue.Queue = queue.Queue()
 
         def work() -> None:
             try:
-                result = self.engine.generate(
-                    text, voice, options, events.put, cancel, allow_paths=False, on_segment=events.put
-                )
+                result = self.generate(text, voice, options, cancel, events.put, on_segment=events.put)
                 events.put(result)
             except BaseException as e:  # handed to the caller's thread, raised there
                 events.put(e)
@@ -143,15 +174,13 @@ class Studio:
         extra = {"source": "webui"}
         if voice_upload is not None:
             extra["voice_upload"] = Path(voice_upload).name
-        _, sidecar, _ = write_outputs(result, self.engine, self.output_dir, fmt, save_voice=True, extra=extra)
-        return get_output(self.output_dir, sidecar.stem)
+        _, sidecar, _ = write_outputs(result, self.engine, self._outputs, fmt, save_voice=True, extra=extra)
+        return get_output(self._outputs, sidecar.stem)
 
-    def save_voice(self, entry_id: str | None, name: str, overwrite: bool = False) -> VoiceInfo:
+    def save_voice(self, entry_id: str, name: str, overwrite: bool = False) -> VoiceInfo:
         """Keep the voice of a past generation in the library as `name`."""
-        if not entry_id:
-            raise InputError("Generate something first; then its voice can be saved.")
         name = sanitize_voice_name(name)
-        entry = get_output(self.output_dir, entry_id)
+        entry = get_output(self._outputs, entry_id)
         metadata = {"source": "webui", "text": entry.text, "voice": entry.voice_name, "seed": entry.seed}
         return self.engine.library.save(
             name, entry.voice_prompt(), {**metadata, "settings": entry.record}, overwrite=overwrite
@@ -160,44 +189,57 @@ class Studio:
     # Voices
 
     def voice_rows(self) -> list[list]:
-        return [[v.name, v.language or "", v.source or "", short_time(v.created)] for v in self.engine.library.list()]
+        return [[v.name, v.language or "", v.source or "", short_time(v.created)] for v in self.voices()]
 
     def voice_names(self) -> list[str]:
-        return [v.name for v in self.engine.library.list()]
+        return [v.name for v in self.voices()]
+
+    def voice_file(self, name: str) -> tuple[str, bytes]:
+        """(file name, contents) of a preset or a library voice as Suno's .npz; VoiceError when there
+        is no such voice (InputError for a name no voice can have)."""
+        if is_preset(name):
+            prompt, _ = self.engine.resolve_voice(name, allow_paths=False)
+            return name.replace("/", "_") + ".npz", prompt.to_bytes()
+        info = self.engine.library.info(name)
+        return info.path.name, info.path.read_bytes()
 
     def preview_voice(self, name: str) -> np.ndarray:
         """The voice's own prompt decoded: what it sounds like, float32 at 24 kHz."""
-        return self.engine.decode(self.engine.library.get(_required(name, "Choose a voice")).fine)
+        return self.engine.decode(self.engine.library.get(name).fine)
 
     def rename_voice(self, old: str, new: str) -> VoiceInfo:
-        return self.engine.library.rename(_required(old, "Choose a voice to rename"), new)
+        return self.engine.library.rename(old, new)
 
     def delete_voice(self, name: str) -> None:
-        self.engine.library.delete(_required(name, "Choose a voice to delete"))
+        self.engine.library.delete(name)
 
-    def import_voice(self, path: str | os.PathLike, name: str | None, overwrite: bool = False) -> VoiceInfo:
+    def import_voice(self, data: bytes, name: str, overwrite: bool = False, source: str = "upload") -> VoiceInfo:
+        """The bytes of a voice .npz, validated, into the library as `name`; NameTakenError when the
+        name is taken and overwrite is off."""
+        return self.engine.library.import_bytes(data, name, overwrite=overwrite, source=source)
+
+    def import_voice_file(self, path: str | os.PathLike, name: str | None, overwrite: bool = False) -> VoiceInfo:
         """An uploaded .npz into the library, named `name` or after the uploaded file."""
         prompt_name = name.strip() if name and name.strip() else Path(path).stem
         try:
             prompt_name = sanitize_voice_name(prompt_name)
         except InputError as e:
             raise InputError(f"{e}; type a name for the voice") from e
-        data = self.read_voice_file(path).to_bytes()
-        return self.engine.library.import_bytes(data, prompt_name, overwrite=overwrite, source="import")
+        return self.import_voice(self.read_voice_file(path).to_bytes(), prompt_name, overwrite, source="import")
 
     def export_voice(self, name: str) -> Path:
         """A copy of the voice's .npz to hand to the browser."""
         if self._exports is None:
             self._exports = Path(tempfile.mkdtemp(prefix="bark-webui-export-"))
-        return self.engine.library.export(_required(name, "Choose a voice to export"), self._exports)
+        return self.engine.library.export(name, self._exports)
 
     # History
 
     def history(self) -> list[OutputEntry]:
-        return list_outputs(self.output_dir)
+        return list_outputs(self._outputs)
 
     def entry(self, entry_id: str) -> OutputEntry:
-        return get_output(self.output_dir, _required(entry_id, "Choose a generation"))
+        return get_output(self._outputs, entry_id)
 
     def entry_view(self, entry_id: str) -> tuple[Path, list[Path], dict]:
         """(audio, files to download, settings) of a past generation as this app's user may see them:
@@ -210,49 +252,77 @@ class Studio:
         return entry.audio, [p for p in files if p != entry.sidecar], _redacted(entry.record, self.redact)
 
     def delete_entry(self, entry_id: str) -> None:
-        delete_output(self.output_dir, _required(entry_id, "Choose a generation to delete"))
+        delete_output(self._outputs, entry_id)
 
     def reuse(self, entry_id: str) -> tuple[str, str, GenerationOptions, str, list[str]]:
         """(text, voice, options, format, notes) to generate a past entry again."""
         entry = self.entry(entry_id)
         options, notes = entry.options(), []
-        voice = entry.voice_name or NO_VOICE
-        if voice not in {value for _, value in self.voice_choices()}:
-            notes.append(f"The voice {voice!r} is no longer in the library; choose a voice.")
+        try:
+            voice = self.check_voice(entry.voice_name) or NO_VOICE
+        except InputError:
+            notes.append(f"The voice {entry.voice_name!r} is no longer in the library; choose a voice.")
             voice = NO_VOICE
-        elif entry.record.get("voice_upload"):
+        if entry.record.get("voice_upload"):  # an uploaded prompt has no name: voice_name is None
             notes.append(f"That generation used the uploaded voice {entry.record['voice_upload']}; upload it again.")
         return entry.text, voice, options, str(entry.record.get("format", "wav")), notes
+
+    @property
+    def _outputs(self) -> Path:
+        if self.output_dir is None:
+            raise InputError("This server keeps no history of generations: it runs without the web UI.")
+        return self.output_dir
 
     # Cloning
 
     def clone(
         self,
+        audio: str | Path | tuple[np.ndarray, int],
+        name: str,
+        options: CloneOptions,
+        *,
+        overwrite: bool = False,
+        source_name: str | None = None,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> CloneResult:
+        """Clone `audio` (a file, or (samples, rate)) into the library, one voice per variant, all saved
+        or none. `cancel`, like a server that stops (Engine.cancel_running), ends it at its next step,
+        before anything is saved."""
+        cancel = cancel or threading.Event()
+
+        def report(stage: str, fraction: float) -> None:  # between the clone's steps
+            if cancel.is_set():
+                raise Cancelled("the clone was cancelled")
+            if progress is not None:
+                progress(stage, fraction)
+
+        with self.engine.cancellable(cancel):
+            return self.cloner.clone(
+                audio, name, options, overwrite=overwrite, source_name=source_name, progress=report
+            )
+
+    def clone_with_samples(
+        self,
         audio: str | tuple[np.ndarray, int],
         name: str,
-        options,
+        options: CloneOptions,
         sample_text: str,
         sample_seconds: float,
         source_name: str | None,
         progress: ProgressFn,
     ) -> tuple[list[VoiceSample], tuple[str, ...]]:
         """Clone `audio` into the library (one voice per variant), each with a short sample in its voice."""
-        if audio is None:
-            raise InputError("Upload or record a voice sample first.")
-        result = self.cloner.clone(
-            audio, name, options, source_name=source_name, progress=lambda m, f: progress(m, 0.7 * f)
-        )
+        result = self.clone(audio, name, options, source_name=source_name, progress=lambda m, f: progress(m, 0.7 * f))
         samples = []
         sample_options = GenerationOptions(max_duration_s=sample_seconds, seed=0)
         for i, info in enumerate(result.voices):
             progress(f"Sample of {info.name}", 0.7 + 0.3 * i / len(result.voices))
-            spoken = self.engine.generate(
-                sample_text or CLONE_SAMPLE_TEXT, info.name, sample_options, allow_paths=False
-            )
+            spoken = self.generate(sample_text or CLONE_SAMPLE_TEXT, info.name, sample_options)
             samples.append(VoiceSample(info, spoken.audio, spoken.sample_rate))
         return samples, tuple(result.notes)
 
-    def drop_voices(self, names: list[str]) -> None:
+    def delete_voices(self, names: list[str]) -> None:
         for name in names:
             self.engine.library.delete(name)
 
@@ -313,12 +383,6 @@ def _redacted(value, redact: Callable[[str], str]):
     if isinstance(value, list):
         return [_redacted(item, redact) for item in value]
     return value
-
-
-def _required(value: str | None, message: str) -> str:
-    if not value or not str(value).strip():
-        raise InputError(f"{message} first.")
-    return str(value)
 
 
 def short_time(iso: str | None) -> str:

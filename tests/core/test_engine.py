@@ -8,7 +8,7 @@ import torch
 
 from core.constants import SAMPLE_RATE
 from core.engine import Engine, EngineSettings, clean_text
-from core.errors import Cancelled, InputError, VoiceError
+from core.errors import Cancelled, InputError, ModelFileError, VoiceError
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
 
@@ -59,6 +59,22 @@ def test_voice_from_library_path_and_errors(engine, tmp_path):
         engine.resolve_voice(str(path), allow_paths=False)
     with pytest.raises(VoiceError, match="not found"):
         engine.generate("hello", voice=str(tmp_path / "missing.npz"), options=SHORT)
+
+
+def test_check_voice_names_a_voice_without_loading_it(tmp_path):
+    engine = Engine(
+        EngineSettings(models_dir=tmp_path / "models", prompts_dir=tmp_path / "prompts", allow_download=False)
+    )
+    assert engine.check_voice(" v2/en_speaker_6 ") == "v2/en_speaker_6"  # no preset file here, none read
+    with pytest.raises(ModelFileError):
+        engine.resolve_voice("v2/en_speaker_6")
+    assert engine.check_voice(None) is None and engine.check_voice("Random") is None
+    with pytest.raises(VoiceError, match="No voice named 'nobody'"):
+        engine.check_voice("nobody")
+    with pytest.raises(VoiceError, match="paths are not accepted"):
+        engine.check_voice("../voice.npz", allow_paths=False)
+    with pytest.raises(InputError, match="control or invisible"):
+        engine.check_voice("bad\x07name")
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01\x02"])

@@ -1,7 +1,7 @@
-"""The REST API: the engine and voice library of the web UI, over HTTP.
+"""The REST API: the web UI's service (webui.studio.Studio) over HTTP.
 
     app = FastAPI()
-    install_api(app, engine, max_queue=16, redact=folder_redactor(engine))  # create_server: + door and UI
+    install_api(app, Studio(engine, None), max_queue=16)  # create_server: + door and UI
 
 Routes (docs at /docs): POST /generate-audio/ (the original Bark API server's contract),
 POST /v1/audio/speech, GET /v1/models, GET /v1/audio/models, GET /v1/audio/voices (OpenAI's shapes),
@@ -14,15 +14,16 @@ same message, for clients of the Bark API server; messages name no folder of the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
@@ -35,15 +36,16 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from cloning import QUANTIZERS, CloneOptions, VoiceCloner
+from cloning import QUANTIZERS, CloneOptions, CloneResult
 from cloning.options import MAX_VARIANTS
 from core.constants import SAMPLE_RATE
-from core.engine import NO_VOICE_NAMES, Engine, GenerationResult
+from core.engine import GenerationResult
 from core.errors import Cancelled, InputError, ModelFileError, NameTakenError, VoiceError
 from core.library import MAX_NAME_LENGTH, VoiceInfo, sanitize_voice_name
 from core.options import MAX_SEED, GenerationOptions
 from core.presets import LANGUAGES, is_preset, preset_language, preset_names
 
+from ..studio import Studio
 from .audio import MEDIA_TYPES, STREAMABLE, change_tempo, check_response_format, encode_response
 from .bodies import (
     LEGACY_NAMES,
@@ -115,25 +117,22 @@ def error_responses(*statuses: int) -> dict[int, dict]:
 
 def install_api(
     app: FastAPI,
-    engine: Engine,
+    studio: Studio,
     *,
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    cloner: VoiceCloner | None = None,
-    redact: Callable[[str], str],
     guarded: bool = False,
 ) -> BarkApi:
     """Add the API's routes, error handlers and body limits to `app` (before it starts, and before
-    mounting anything at "/"). `cloner`: the VoiceCloner to use (default: made on first clone).
-    `redact`: turns messages into what a remote client may read (webui.redact.folder_redactor).
+    mounting anything at "/"). Messages go out through `studio.redact` (what a remote client may read).
     `guarded`: the server asks for credentials (the schema then says so)."""
-    api = BarkApi(engine, GenerationQueue(max_queue), max_upload_bytes, cloner)
+    api = BarkApi(studio, GenerationQueue(max_queue), max_upload_bytes)
     routers = [api.public_router(), api.router(guarded)]
     routes = [route for router in routers for route in router.routes]
     for router in routers:
         app.include_router(router)
     _document_only(app, routes, guarded)
-    app.state.redact = redact
+    app.state.redact = studio.redact
     for error, handler in _ERROR_HANDLERS.items():
         app.add_exception_handler(error, handler)
     app.add_middleware(ApiGate, routes=routes, upload_bytes=max_upload_bytes)
@@ -167,13 +166,13 @@ def _document_only(app: FastAPI, routes: list, guarded: bool) -> None:
 
 
 class BarkApi:
-    """The route handlers; each checks its input, then calls the engine, the library or the cloner."""
+    """The route handlers; each turns its request into a call of the service (Studio), and the
+    service's errors into HTTP statuses."""
 
-    def __init__(self, engine: Engine, queue: GenerationQueue, max_upload_bytes: int, cloner: Any = None):
-        self.engine = engine
+    def __init__(self, studio: Studio, queue: GenerationQueue, max_upload_bytes: int):
+        self.studio = studio
         self.queue = queue
         self.max_upload_bytes = max_upload_bytes
-        self._cloner = cloner
 
     def public_router(self) -> APIRouter:
         router = APIRouter()
@@ -246,10 +245,11 @@ class BarkApi:
     # Server
 
     async def health(self) -> dict:
-        loaded = sorted({key.stage for key in self.engine.models.loaded()})
+        engine = self.studio.engine
+        loaded = sorted({key.stage for key in engine.models.loaded()})
         return {
             "status": "ok",
-            "device": str(self.engine.device),
+            "device": str(engine.device),
             "models_loaded": bool(loaded),
             "models": loaded,
             "queue": self.queue.stats(),
@@ -259,7 +259,7 @@ class BarkApi:
 
     async def generate_audio(self, body: GenerateAudioRequest, request: Request) -> Response:
         options = _with_seed(_options(body, LEGACY_NAMES))
-        voice = self._known_voice(body.voice_preset, "voice_preset")
+        voice = self._voice(body.voice_preset, "voice_preset")
         await self._check_text(body.text, options, "text")
         result = await self._generate(request, body.text, voice, options)
         data = await run_in_threadpool(encode_response, result.audio, "wav")  # minutes of audio: not in the loop
@@ -268,7 +268,7 @@ class BarkApi:
     async def speech(self, body: SpeechRequest, request: Request) -> Response:
         _check_model(body.model)
         options = _with_seed(_options(body))
-        voice = self._known_voice(body.voice, "voice")
+        voice = self._voice(body.voice, "voice")
         fmt = body.response_format
         _checked(check_response_format, fmt, field="response_format")
         stream = body.stream if body.stream is not None else fmt == "pcm"
@@ -291,20 +291,20 @@ class BarkApi:
     async def _check_text(self, text: str, options: GenerationOptions, field: str) -> None:
         """Refuse text that cannot be generated (empty, too long for split mode none) before queueing."""
         try:
-            await run_in_threadpool(self.engine.plan, text, options, options.seed)
+            await run_in_threadpool(self.studio.plan, text, options)
         except InputError as e:  # the text, or a split option on this text (a pattern that takes too long)
             raise ApiError(422, str(e) if e.field else f"{field}: {e}", e.field or field) from e
 
     async def _generate(self, request: Request, text: str, voice: str | None, options) -> GenerationResult:
         cancel = threading.Event()
-        job = partial(self.engine.generate, text, voice, options, cancel=cancel, allow_paths=False)
+        job = partial(self.studio.generate, text, voice, options, cancel)
         async with self.queue.job(request) as ticket:
             return await ticket.run(job, cancel, request)
 
     async def _stream(self, request, text, voice, options, fmt, speed, media) -> StreamResponse:
         cancel = threading.Event()
         stream = SegmentStream(self.queue.admit(), cancel)
-        job = partial(self.engine.generate, text, voice, options, cancel=cancel, allow_paths=False)
+        job = partial(self.studio.generate, text, voice, options, cancel)
         try:
             await stream.start(lambda on_segment: job(on_segment=on_segment), request)
         except BaseException:
@@ -316,30 +316,26 @@ class BarkApi:
     # Voices
 
     async def openai_voices(self) -> dict:
-        library = [{"id": v.name, "name": v.name} for v in await run_in_threadpool(self.engine.library.list)]
+        library = [{"id": v.name, "name": v.name} for v in await run_in_threadpool(self.studio.voices)]
         return {"voices": library + [{"id": p, "name": _preset_label(p)} for p in preset_names()]}
 
     async def list_voices(self) -> dict:
-        library = [_voice_json(v) for v in await run_in_threadpool(self.engine.library.list)]
+        library = [_voice_json(v) for v in await run_in_threadpool(self.studio.voices)]
         presets = [{"name": p, "kind": "preset", "language": preset_language(p)} for p in preset_names()]
         return {"voices": library + presets}
 
     async def download_voice(self, name: str) -> Response:
         """The library voice `name`, or a preset, as Suno's .npz format."""
-        if is_preset(name):
-            prompt, _ = await run_in_threadpool(self.engine.resolve_voice, name, False)
-            data, filename = prompt.to_bytes(), name.replace("/", "_") + ".npz"
-        else:
-            info = self._library_voice(name)
-            data, filename = await run_in_threadpool(info.path.read_bytes), info.path.name
+        with contextlib.nullcontext() if is_preset(name) else _not_in_library(name):  # a preset is always there
+            filename, data = await run_in_threadpool(self.studio.voice_file, name)
         disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
         return Response(data, media_type="application/octet-stream", headers={"Content-Disposition": disposition})
 
     async def delete_voice(self, name: str) -> Response:
         if is_preset(name):
             raise ApiError(403, f"{name} is one of Suno's built-in presets; only library voices can be deleted", "name")
-        info = self._library_voice(name)
-        await run_in_threadpool(self.engine.library.delete, info.name)
+        with _not_in_library(name):
+            await run_in_threadpool(self.studio.delete_voice, name)
         return Response(status_code=204)
 
     async def add_voice(
@@ -356,68 +352,55 @@ class BarkApi:
         if len(data) > self.max_upload_bytes:
             raise ApiError(413, f"file: the upload is over {self.max_upload_bytes // 2**20} MiB", "file")
         if data.startswith(NPZ_MAGIC):
-            info = await run_in_threadpool(
-                partial(self.engine.library.import_bytes, data, name, overwrite=overwrite, source="upload")
-            )
+            info = await run_in_threadpool(self.studio.import_voice, data, name, overwrite)
             return {"voices": [_voice_json(info)], "notes": ["imported a voice prompt .npz"], "duration_s": None}
         cancel = threading.Event()
-        clone = partial(self._clone, data, file.filename or "upload", name, language, variants, overwrite, cancel)
+        options = CloneOptions(language=language, variants=variants)
+        clone = partial(self._clone, data, file.filename or "upload", name, options, overwrite, cancel)
         async with self.queue.job(request) as ticket:
             result = await ticket.run(clone, cancel, request)
         voices = [_voice_json(v) for v in result.voices]
         return {"voices": voices, "notes": list(result.notes), "duration_s": result.duration_s}
 
-    def _clone(self, data: bytes, filename: str, name: str, language: str, variants: int, overwrite: bool, cancel):
+    def _clone(
+        self, data: bytes, filename: str, name: str, options: CloneOptions, overwrite: bool, cancel: threading.Event
+    ) -> CloneResult:
         """Runs in the worker thread: the clip goes through a temporary file the cloner reads; `cancel`
         (the client left, the server stops) ends it at the next step, before anything is saved."""
-        options = CloneOptions(language=language, variants=variants)
-        if self._cloner is None:
-            self._cloner = VoiceCloner(self.engine)
         suffix = Path(filename).suffix.lower()[:8] if Path(filename).suffix.isascii() else ""
-
-        def stop_if_cancelled(stage: str, fraction: float) -> None:  # between the clone's steps
-            if cancel.is_set():
-                raise Cancelled("the clone was cancelled")
-
-        with tempfile.TemporaryDirectory(prefix="bark-upload-") as folder, self.engine.cancellable(cancel):
+        with tempfile.TemporaryDirectory(prefix="bark-upload-") as folder:
             path = Path(folder) / f"clip{suffix}"
             path.write_bytes(data)
             sent = Path(filename.replace("\\", "/")).name or "the upload"  # what messages call it
-            return self._cloner.clone(
-                path, name, options, overwrite=overwrite, source_name=sent, progress=stop_if_cancelled
-            )
+            return self.studio.clone(path, name, options, overwrite=overwrite, source_name=sent, cancel=cancel)
 
-    def _library_voice(self, name: str) -> VoiceInfo:
+    def _voice(self, name: str | None, field: str) -> str | None:
+        """The voice a request names (Studio.check_voice: a preset, a library voice or none), or a 404
+        about `field` that says where the voices are listed."""
         try:
-            return self.engine.library.info(name)
-        except VoiceError as e:
-            raise ApiError(404, f"no voice named {name!r} in the library; GET /voices lists them", "name") from e
+            return self.studio.check_voice(name)
         except InputError as e:
-            raise ApiError(404, f"no voice named {name!r}: {e}", "name") from e
-
-    def _known_voice(self, name: str | None, field: str) -> str | None:
-        """A voice name the engine can use (preset, library voice, or none), or a 404 that says so."""
-        if name is None or name.strip().lower() in NO_VOICE_NAMES:
-            return None
-        name = name.strip()
-        if is_preset(name):
-            return name
-        looks_like_path = "/" in name or "\\" in name or name.lower().endswith(".npz")
-        try:
-            known = not looks_like_path and self.engine.library.exists(name)
-        except InputError:
-            known = False
-        if not known:
             raise ApiError(
                 404,
-                f"{field}: no voice named {name!r}. Use one of Suno's presets (like v2/en_speaker_6) or a voice "
-                "of the library; GET /v1/audio/voices lists them all.",
+                f"{field}: no voice named {name.strip()!r}. Use one of Suno's presets (like v2/en_speaker_6) or a "
+                "voice of the library; GET /v1/audio/voices lists them all.",
                 field,
-            )
-        return name
+            ) from e
 
 
 # Helpers
+
+
+@contextlib.contextmanager
+def _not_in_library(name: str) -> Iterator[None]:
+    """A voice that is not in the library (VoiceError), or a name no voice can have (InputError), as a
+    404 about the path's `name`."""
+    try:
+        yield
+    except VoiceError as e:
+        raise ApiError(404, f"no voice named {name!r} in the library; GET /voices lists them", "name") from e
+    except InputError as e:
+        raise ApiError(404, f"no voice named {name!r}: {e}", "name") from e
 
 
 def _options(body, renames: dict[str, str] | None = None) -> GenerationOptions:

@@ -9,9 +9,10 @@ import gradio as gr
 
 import cloning
 from cloning.options import MAX_MAX_SECONDS, MAX_VARIANTS, MIN_MAX_SECONDS
+from core.errors import InputError
 
-from ..errors import user_errors
 from ..studio import CLONE_SAMPLE_TEXT, Studio
+from .handler import handler
 
 GUIDE = (
     "Give 5–15 seconds of one person speaking clearly, without music or other voices. "
@@ -58,33 +59,8 @@ def clone_tab(studio: Studio) -> CloneTab:
         keep = gr.CheckboxGroup([], label="Keep", info="Unticked variants are deleted", visible=False, scale=3)
         drop_button = gr.Button("Drop the unticked", visible=False, scale=1)
 
-    @user_errors(studio.redact)
-    def clone(audio, name, sample_text, sample_seconds, progress=gr.Progress(), **options):  # noqa: B008 (Gradio injects it)
-        """Clone a voice from a clip into the library (one voice per variant), with a sample of each."""
-        options = cloning.CloneOptions(**{**options, "variants": int(options["variants"])})
-        source = Path(audio).name if isinstance(audio, str) else None
-        samples, clone_notes = studio.clone(
-            audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m)
-        )
-        names = [s.info.name for s in samples]
-        shown = [gr.Audio((s.sample_rate, s.audio), label=s.info.name, visible=True) for s in samples]
-        hidden = [gr.Audio(None, visible=False)] * (len(players) - len(samples))
-        text = "  \n".join([f"Saved {', '.join(f'**{n}**' for n in names)} in your voices.", *clone_notes])
-        choose = [gr.CheckboxGroup(names, value=names, visible=True), gr.Button(visible=True)]
-        return [text, *shown, *hidden, *choose, names]
-
-    @user_errors(studio.redact)
-    def drop(kept, made):
-        """Delete the variants that were not kept."""
-        dropped = [n for n in made if n not in kept]
-        studio.drop_voices(dropped)
-        text = f"Dropped {', '.join(dropped)}." if dropped else "Kept them all."
-        views = [gr.Audio(visible=n in kept) for n in made] + [gr.skip()] * (len(players) - len(made))
-        remaining = [n for n in made if n in kept]
-        return [text, *views, gr.CheckboxGroup(remaining, value=remaining), remaining]
-
     cloned = clone_button.click(
-        clone,
+        handler(clone, studio),
         [audio, name, sample_text, sample_seconds],
         [notes, *players, keep, drop_button, made],
         inputs_kwargs=options,
@@ -92,5 +68,46 @@ def clone_tab(studio: Studio) -> CloneTab:
         concurrency_id="engine",
         concurrency_limit=1,
     )
-    dropped = drop_button.click(drop, [keep, made], [notes, *players, keep, made], api_name="drop_variants")
+    dropped = drop_button.click(
+        handler(drop, studio), [keep, made], [notes, *players, keep, made], api_name="drop_variants"
+    )
     return CloneTab(voices_changed=[cloned, dropped])
+
+
+# Handlers
+
+
+def clone(
+    studio: Studio,
+    audio: str | None,
+    name: str,
+    sample_text: str,
+    sample_seconds: float,
+    progress=gr.Progress(),  # noqa: B008 (Gradio injects it)
+    **options,
+) -> list:
+    """Clone a voice from a clip into the library (one voice per variant), with a sample of each."""
+    # Returns the notes, a player per variant (MAX_VARIANTS), the Keep choice and its button, the names made.
+    if audio is None:
+        raise InputError("Upload or record a voice sample first.")
+    options = cloning.CloneOptions(**{**options, "variants": int(options["variants"])})
+    source = Path(audio).name if isinstance(audio, str) else None
+    samples, clone_notes = studio.clone_with_samples(
+        audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m)
+    )
+    names = [s.info.name for s in samples]
+    shown = [gr.Audio((s.sample_rate, s.audio), label=s.info.name, visible=True) for s in samples]
+    hidden = [gr.Audio(None, visible=False)] * (MAX_VARIANTS - len(samples))
+    text = "  \n".join([f"Saved {', '.join(f'**{n}**' for n in names)} in your voices.", *clone_notes])
+    choose = [gr.CheckboxGroup(names, value=names, visible=True), gr.Button(visible=True)]
+    return [text, *shown, *hidden, *choose, names]
+
+
+def drop(studio: Studio, kept: list[str], made: list[str]) -> list:
+    """Delete the variants that were not kept."""
+    dropped = [n for n in made if n not in kept]
+    studio.delete_voices(dropped)
+    text = f"Dropped {', '.join(dropped)}." if dropped else "Kept them all."
+    views = [gr.Audio(visible=n in kept) for n in made] + [gr.skip()] * (MAX_VARIANTS - len(made))
+    remaining = [n for n in made if n in kept]
+    return [text, *views, gr.CheckboxGroup(remaining, value=remaining), remaining]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -9,12 +10,13 @@ import gradio as gr
 from core.audio import encode_audio
 from core.constants import SAMPLE_RATE
 from core.engine import GenerationResult, Progress, SegmentResult
-from core.errors import Cancelled
+from core.errors import Cancelled, InputError
+from core.outputs import estimate_seconds
 
-from ..errors import user_errors
 from ..form import advanced_controls, options_from_form, simple_controls
 from ..session import Session, Sessions
 from ..studio import NO_VOICE, Studio
+from .handler import handler
 
 EXAMPLES = [
     "Hello, my name is Suno. And, uh — and I like pizza. [laughs] But I also have other interests, like tic tac toe.",
@@ -89,60 +91,11 @@ def generate_tab(
         save_button = gr.Button("Save as voice", scale=1)
     saved = gr.Markdown(label="Saved")
 
-    @user_errors(studio.redact)
-    def generate(
-        text,
-        voice,
-        session: Session,
-        voice_file=None,
-        audio_format="wav",
-        request: gr.Request = None,
-        progress=gr.Progress(),  # noqa: B008 (Gradio injects it)
-        **form,
-    ):
-        """Generate speech; yields each segment's audio as it finishes, then the whole file."""
-        options = options_from_form(form)
-        prompt = studio.read_voice_file(voice_file) if voice_file else voice
-        session.start()
-        sessions.track(request.session_hash if request is not None else None, session)
-        try:
-            yield {status: "Starting…", live: None, result: None, download: None, seed_used: None}
-            for event in studio.stream(text, prompt, options, session.cancel):
-                if isinstance(event, Progress):
-                    progress(*_progress(event))
-                elif isinstance(event, SegmentResult):
-                    yield {live: encode_audio(event.audio, SAMPLE_RATE, "wav"), status: _segment_done(event)}
-                else:
-                    entry = studio.save_output(event, audio_format, voice_file)
-                    session.last_entry = entry.id
-                    yield {
-                        status: _summary(event),
-                        result: str(entry.audio),
-                        download: str(entry.audio),
-                        seed_used: event.seed,
-                    }
-        except Cancelled:
-            yield {status: "Cancelled."}
-        finally:
-            session.finish()
-
-    @user_errors(studio.redact)
-    def show_segments(text, **form):
-        """The segments a generation would make, with estimated seconds, without generating."""
-        rows = studio.plan(text, options_from_form(form))
-        return gr.Dataframe(value=rows, visible=True)
-
-    @user_errors(studio.redact)
-    def save_voice(name, session: Session):
-        """Save the voice of this tab's last generation into the library."""
-        info = studio.save_voice(session.last_entry, name)
-        return f"Saved the voice **{info.name}**: it is in the voice picker now."
-
     requested = generate_button.click(
         lambda s: s.request(), session, None, queue=False, api_visibility="private", show_progress="hidden"
     )
     generated = requested.then(
-        generate,
+        handler(generate, studio, sessions),
         inputs=[text, voice, session, voice_file, audio_format],
         inputs_kwargs=controls,
         outputs=[status, live, result, download, seed_used],
@@ -151,19 +104,77 @@ def generate_tab(
         concurrency_id="engine",
         concurrency_limit=1,
     )
-
-    def cancel(session: Session):
-        """Stop this tab's generation within a step; in the browser it also leaves the line if it waits."""
-        stopped = session.stop()
-        session.finish()  # the browser also ends the run's handler, which may never reach its own finish
-        return "Cancelled." if stopped else gr.skip()
-
     cancel_button.click(cancel, session, status, queue=False, api_name="cancel", cancels=[generated])
-    plan_button.click(show_segments, [text], segments, inputs_kwargs=controls, api_name="plan")
-    saving = save_button.click(save_voice, [voice_name, session], saved, api_name="save_voice")
+    plan_button.click(handler(show_segments, studio), [text], segments, inputs_kwargs=controls, api_name="plan")
+    saving = save_button.click(handler(save_voice, studio), [voice_name, session], saved, api_name="save_voice")
     return GenerateTab(
         text, voice, audio_format, formats, controls, voices_changed=[saving], history_changed=[generated]
     )
+
+
+# Handlers
+
+
+def generate(
+    studio: Studio,
+    sessions: Sessions,
+    text: str,
+    voice: str,
+    session: Session,
+    voice_file: str | None = None,
+    audio_format: str = "wav",
+    request: gr.Request = None,
+    progress=gr.Progress(),  # noqa: B008 (Gradio injects it)
+    **form,
+) -> Iterator[tuple]:
+    """Generate speech; yields each segment's audio as it finishes, then the whole file."""
+    # Each value: (status, the segment's audio, the whole audio, its download, the seed used);
+    # gr.skip() leaves one as it is. (Docstrings of handlers are the API page's descriptions.)
+    options = options_from_form(form)
+    prompt = studio.read_voice_file(voice_file) if voice_file else voice
+    session.start()
+    sessions.track(request.session_hash if request is not None else None, session)
+    try:
+        yield "Starting…", None, None, None, None
+        for event in studio.stream(text, prompt, options, session.cancel):
+            if isinstance(event, Progress):
+                progress(*_progress(event))
+            elif isinstance(event, SegmentResult):
+                yield _segment_done(event), encode_audio(event.audio, SAMPLE_RATE, "wav"), *_unchanged(3)
+            else:
+                entry = studio.save_output(event, audio_format, voice_file)
+                session.last_entry = entry.id
+                yield _summary(event), gr.skip(), str(entry.audio), str(entry.audio), event.seed
+    except Cancelled:
+        yield "Cancelled.", *_unchanged(4)
+    finally:
+        session.finish()
+
+
+def cancel(session: Session) -> str | dict:
+    """Stop this tab's generation within a step; in the browser it also leaves the line if it waits."""
+    stopped = session.stop()
+    session.finish()  # the browser also ends the run's handler, which may never reach its own finish
+    return "Cancelled." if stopped else gr.skip()
+
+
+def show_segments(studio: Studio, text: str, **form) -> gr.Dataframe:
+    """The segments a generation would make, with estimated seconds, without generating."""
+    segments = studio.plan(text, options_from_form(form))
+    rows = [[n, s.clean, round(estimate_seconds(s), 1)] for n, s in enumerate(segments, 1)]
+    return gr.Dataframe(value=rows, visible=True)
+
+
+def save_voice(studio: Studio, name: str, session: Session) -> str:
+    """Save the voice of this tab's last generation into the library."""
+    if not session.last_entry:
+        raise InputError("Generate something first; then its voice can be saved.")
+    info = studio.save_voice(session.last_entry, name)
+    return f"Saved the voice **{info.name}**: it is in the voice picker now."
+
+
+def _unchanged(n: int) -> list[dict]:
+    return [gr.skip() for _ in range(n)]
 
 
 def _progress(p: Progress) -> tuple[float, str]:

@@ -9,10 +9,10 @@ import gradio as gr
 
 from core.outputs import OutputEntry
 
-from ..errors import user_errors
 from ..form import form_from_options
 from ..studio import Studio, short_time
 from .generate import GenerateTab
+from .handler import handler, required
 
 HEADERS = ["When", "Text", "Voice", "Seed", "Seconds"]
 TEXT_CHARS = 80
@@ -62,44 +62,55 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
     message = gr.Markdown(label="Notes")
     reuse_outputs = [generate.text, generate.voice, generate.audio_format, *generate.controls.values(), tabs, message]
 
-    def refresh():
-        return _views(studio.history())
-
-    def pick_row(ids: list[str], event: gr.SelectData):
-        return ids[event.index[0]] if event.index and event.index[0] < len(ids) else gr.skip()
-
-    @user_errors(studio.redact)
-    def show(entry_id):
-        """A past generation: its audio, its files (audio, voice, settings) and its settings."""
-        if not entry_id:
-            return None, None, None
-        audio, files, settings = studio.entry_view(entry_id)
-        return str(audio), [str(p) for p in files], settings
-
-    @user_errors(studio.redact)
-    def reuse(entry_id):
-        """Fill the Generate tab with a past generation's text, voice and settings (its seed included)."""
-        text, voice, options, fmt, notes = studio.reuse(entry_id)
-        values = form_from_options(options)
-        fmt = fmt if fmt in generate.formats else gr.skip()
-        updates = {generate.text: text, generate.voice: voice, generate.audio_format: fmt}
-        updates.update({component: values[name] for name, component in generate.controls.items()})
-        return {**updates, tabs: gr.Tabs(selected="generate"), message: "  \n".join(notes)}
-
-    @user_errors(studio.redact)
-    def delete(entry_id):
-        studio.delete_entry(entry_id)
-        return *_views(studio.history(), value=None), gr.Row(visible=False)
-
     views = [table, picker, shown]
+    refresh = handler(show_history, studio)
     refresh_button.click(refresh, None, views, api_name="history")
     table.select(pick_row, shown, picker, api_visibility="private")
-    picker.change(show, picker, [audio, download, settings], api_name="history_entry")
-    reuse_button.click(reuse, picker, reuse_outputs, api_name="reuse_settings")
+    picker.change(handler(show, studio), picker, [audio, download, settings], api_name="history_entry")
+    reuse_button.click(
+        handler(reuse, studio, generate.formats, list(generate.controls)),
+        picker,
+        reuse_outputs,
+        api_name="reuse_settings",
+    )
     delete_button.click(lambda: gr.Row(visible=True), None, confirm_row, api_visibility="private")
     keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
-    confirm_button.click(delete, picker, [*views, confirm_row], api_name="delete_generation")
+    confirm_button.click(handler(delete, studio), picker, [*views, confirm_row], api_name="delete_generation")
     return HistoryTab(views, refresh)
+
+
+# Handlers
+
+
+def show_history(studio: Studio) -> tuple:
+    """The past generations, for the table and the picker."""
+    return _views(studio.history())
+
+
+def pick_row(ids: list[str], event: gr.SelectData) -> str | dict:
+    return ids[event.index[0]] if event.index and event.index[0] < len(ids) else gr.skip()
+
+
+def show(studio: Studio, entry_id: str | None) -> tuple[str | None, list[str] | None, dict | None]:
+    """A past generation: its audio, its files (audio, voice, settings) and its settings."""
+    if not entry_id:
+        return None, None, None
+    audio, files, settings = studio.entry_view(entry_id)
+    return str(audio), [str(p) for p in files], settings
+
+
+def reuse(studio: Studio, formats: list[str], controls: list[str], entry_id: str | None) -> tuple:
+    """Fill the Generate tab with a past generation's text, voice and settings (its seed included)."""
+    # controls: the names of the Generate tab's controls, in the order of the outputs
+    text, voice, options, fmt, notes = studio.reuse(required(entry_id, "Choose a generation"))
+    values = form_from_options(options)
+    fmt = fmt if fmt in formats else gr.skip()
+    return text, voice, fmt, *(values[name] for name in controls), gr.Tabs(selected="generate"), "  \n".join(notes)
+
+
+def delete(studio: Studio, entry_id: str | None) -> tuple:
+    studio.delete_entry(required(entry_id, "Choose a generation to delete"))
+    return *_views(studio.history(), value=None), gr.Row(visible=False)
 
 
 def _views(entries: list[OutputEntry], **picker) -> tuple:

@@ -7,8 +7,8 @@ import gradio as gr
 from core.devices import DEVICES, DTYPES
 from core.engine import MAX_BATCH
 
-from ..errors import user_errors
 from ..studio import Studio
+from .handler import handler
 
 
 def settings_tab(studio: Studio, tab: gr.Tab) -> None:
@@ -43,27 +43,32 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> None:
         refresh_button = gr.Button("Refresh")
     status = gr.Markdown(label="Engine", elem_id="engine-status")  # filled whenever the tab is opened
 
-    @user_errors(studio.redact)
-    def apply(**settings):
-        """Change the engine's settings; loaded models are dropped and load again on first use."""
-        studio.apply_settings(**settings)
-        return studio.status()
-
-    @user_errors(studio.redact)
-    def prepare(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (Gradio injects it)
-        """Download what is missing (when allowed) and load every model, which checks the files."""
-        studio.prepare_models(lambda message, fraction: progress(fraction, desc=message))
-        return studio.status()
-
-    @user_errors(studio.redact)
-    def unload():
-        """Free the memory the models hold."""
-        studio.unload()
-        return studio.status()
-
     engine_event = {"concurrency_id": "engine", "concurrency_limit": 1}
-    apply_button.click(apply, None, status, inputs_kwargs=controls, api_name="apply_settings", **engine_event)
-    prepare_button.click(prepare, None, status, api_name="prepare_models", **engine_event)
-    unload_button.click(unload, None, status, api_name="unload_models", **engine_event)
+    apply_button.click(
+        handler(apply, studio), None, status, inputs_kwargs=controls, api_name="apply_settings", **engine_event
+    )
+    prepare_button.click(handler(prepare, studio), None, status, api_name="prepare_models", **engine_event)
+    unload_button.click(handler(unload, studio), None, status, api_name="unload_models", **engine_event)
     refresh_button.click(studio.status, None, status, api_name="status")
     tab.select(studio.status, None, status, api_visibility="private")
+
+
+# Handlers
+
+
+def apply(studio: Studio, **settings) -> str:
+    """Change the engine's settings; loaded models are dropped and load again on first use."""
+    studio.apply_settings(**settings)
+    return studio.status()
+
+
+def prepare(studio: Studio, progress=gr.Progress(track_tqdm=True)) -> str:  # noqa: B008 (Gradio injects it)
+    """Download what is missing (when allowed) and load every model, which checks the files."""
+    studio.prepare_models(lambda message, fraction: progress(fraction, desc=message))
+    return studio.status()
+
+
+def unload(studio: Studio) -> str:
+    """Free the memory the models hold."""
+    studio.unload()
+    return studio.status()

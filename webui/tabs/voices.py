@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import gradio as gr
+import numpy as np
 
 from core.constants import SAMPLE_RATE
 
 from ..errors import user_errors
 from ..studio import Studio
+from .handler import handler, required
 
 HEADERS = ["Name", "Language", "Source", "Created"]
 
@@ -54,50 +56,57 @@ def voices_tab(studio: Studio) -> VoicesTab:
             import_button = gr.Button("Import")
     message = gr.Markdown(label="Result")
 
-    def pick_row(event: gr.SelectData):
-        return event.row_value[0] if event.row_value else gr.skip()
-
-    @user_errors(studio.redact)
-    def play(name):
-        """Decode the voice's own prompt: 24 kHz audio."""
-        return SAMPLE_RATE, studio.preview_voice(name)
-
-    @user_errors(studio.redact)
-    def export(name):
-        """The voice's .npz file."""
-        return gr.File(str(studio.export_voice(name)), visible=True)
-
-    @user_errors(studio.redact)
-    def rename(old, new):
-        info = studio.rename_voice(old, new)
-        return f"Renamed **{old}** to **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
-
-    def ask(name):
-        if not name:
-            raise gr.Error("Choose a voice to delete first.")
-        return gr.Row(visible=True), f"Delete **{name}** from your voices? This cannot be undone."
-
-    @user_errors(studio.redact)
-    def delete(name):
-        studio.delete_voice(name)
-        return f"Deleted **{name}**.", gr.Dropdown(studio.voice_names(), value=None), gr.Row(visible=False)
-
-    @user_errors(studio.redact)
-    def import_voice(path, name, overwrite):
-        """Validate an uploaded voice prompt and add it to the library."""
-        if not path:
-            raise gr.Error("Choose a voice file (.npz) to import first.")
-        info = studio.import_voice(path, name, overwrite)
-        return f"Imported **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
-
     table.select(pick_row, None, picker, api_visibility="private")
-    preview_button.click(play, picker, preview, api_name="preview_voice")
-    export_button.click(export, picker, exported, api_name="export_voice")
-    renamed = rename_button.click(rename, [picker, new_name], [message, picker], api_name="rename_voice")
-    delete_button.click(ask, picker, [confirm_row, confirm_text], api_visibility="private")
+    preview_button.click(handler(play, studio), picker, preview, api_name="preview_voice")
+    export_button.click(handler(export, studio), picker, exported, api_name="export_voice")
+    renamed = rename_button.click(
+        handler(rename, studio), [picker, new_name], [message, picker], api_name="rename_voice"
+    )
+    delete_button.click(user_errors(studio.redact)(ask), picker, [confirm_row, confirm_text], api_visibility="private")
     keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
-    deleted = confirm_button.click(delete, picker, [message, picker, confirm_row], api_name="delete_voice")
+    deleted = confirm_button.click(
+        handler(delete, studio), picker, [message, picker, confirm_row], api_name="delete_voice"
+    )
     imported = import_button.click(
-        import_voice, [upload, import_name, overwrite], [message, picker], api_name="import_voice"
+        handler(import_voice, studio), [upload, import_name, overwrite], [message, picker], api_name="import_voice"
     )
     return VoicesTab(table, picker, voices_changed=[renamed, deleted, imported])
+
+
+# Handlers
+
+
+def pick_row(event: gr.SelectData) -> str | dict:
+    return event.row_value[0] if event.row_value else gr.skip()
+
+
+def play(studio: Studio, name: str) -> tuple[int, np.ndarray]:
+    """Decode the voice's own prompt: 24 kHz audio."""
+    return SAMPLE_RATE, studio.preview_voice(required(name, "Choose a voice"))
+
+
+def export(studio: Studio, name: str) -> gr.File:
+    """The voice's .npz file."""
+    return gr.File(str(studio.export_voice(required(name, "Choose a voice to export"))), visible=True)
+
+
+def rename(studio: Studio, old: str, new: str) -> tuple[str, gr.Dropdown]:
+    info = studio.rename_voice(required(old, "Choose a voice to rename"), new)
+    return f"Renamed **{old}** to **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
+
+
+def ask(name: str) -> tuple[gr.Row, str]:
+    """Show the question before a voice is deleted."""
+    required(name, "Choose a voice to delete")
+    return gr.Row(visible=True), f"Delete **{name}** from your voices? This cannot be undone."
+
+
+def delete(studio: Studio, name: str) -> tuple[str, gr.Dropdown, gr.Row]:
+    studio.delete_voice(required(name, "Choose a voice to delete"))
+    return f"Deleted **{name}**.", gr.Dropdown(studio.voice_names(), value=None), gr.Row(visible=False)
+
+
+def import_voice(studio: Studio, path: str | None, name: str, overwrite: bool) -> tuple[str, gr.Dropdown]:
+    """Validate an uploaded voice prompt and add it to the library."""
+    info = studio.import_voice_file(required(path, "Choose a voice file (.npz) to import"), name, overwrite)
+    return f"Imported **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
