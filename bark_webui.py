@@ -97,16 +97,17 @@ def main(argv: list[str] | None = None) -> int:
 def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None) -> None:
     """The UI and the API on one server; with --share, Gradio's own server (UI only) for the public link."""
     # the web stack loads only once the arguments are good
-    from cloning import VoiceCloner
     from webui.app import create_app, launch_options
     from webui.server import create_server, run
+    from webui.studio import Studio
 
     host = "0.0.0.0" if args.listen else "127.0.0.1"
-    cloner = VoiceCloner(engine)
+    # the one service behind the tabs and the REST routes; the models folder is changed only from this machine
+    studio = Studio(engine, None if args.api_only else args.output_dir, allow_paths=not (args.listen or args.share))
     credentials = Credentials(api_key_from(args.api_key), auth)
     blocks = None
     if not args.api_only:
-        blocks = create_app(engine, args.output_dir, cloner=cloner, allow_paths=not (args.listen or args.share))
+        blocks = create_app(studio)
         if args.share:
             print("bark_webui.py: with --share only the web UI is served (the REST API stays off)", file=sys.stderr)
             blocks.launch(
@@ -119,14 +120,13 @@ def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None
             )
             return
     app = create_server(
-        engine,
-        ui=None if blocks is None else (blocks, args.output_dir),
+        studio,
+        ui=blocks,
         api_key=credentials.api_key,
         login=credentials.login,
         cors_origins=args.cors,
         local_only=not args.listen,
         max_queue=args.max_queue,
-        cloner=cloner,
     )
     local_url = f"http://127.0.0.1:{args.port}/"
     for line in startup_report(engine, args, local_url):

@@ -1,6 +1,6 @@
 """The Gradio app: one tab per task, each built by its own function in webui/tabs/.
 
-    app = create_app(engine, Path("outputs"))
+    app = create_app(Studio(engine, Path("outputs")))
     app.launch(**launch_options(Path("outputs")))
 
 Generation, cloning and model changes share one queue slot per engine ("engine", concurrency 1),
@@ -15,9 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from cloning import VoiceCloner
 from core.audio import AUDIO_FORMATS, check_format
-from core.engine import Engine
 from core.errors import InputError
 
 from .session import Session, Sessions
@@ -36,22 +34,12 @@ CSS = """
 MAX_UPLOAD = "50mb"  # voice clips and prompts; a 15 s clip is well under 5 MB
 
 
-def create_app(
-    engine: Engine,
-    output_dir: Path,
-    *,
-    cloner: VoiceCloner | None = None,
-    allow_paths: bool = True,
-    stream_audio: bool | None = None,
-) -> gr.Blocks:
-    """The whole web app on one engine, writing its outputs (the history) to output_dir.
+def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks:
+    """The whole web app on `studio` (its engine, its output folder for the history, its cloner).
 
-    cloner: the VoiceCloner to clone with (by default one on `engine`).
-    allow_paths: let the Settings tab change the models folder (turn off when others can reach the app).
     stream_audio: stream segments into one player (needs ffmpeg; default: when ffmpeg is installed),
         else each finished segment replaces the last in the player.
     """
-    studio = Studio(engine, output_dir, cloner, allow_paths)
     if stream_audio is None:
         stream_audio = shutil.which("ffmpeg") is not None
     sessions = Sessions()

@@ -1,6 +1,7 @@
 """The whole server as one ASGI app: the REST API, the web UI beside it, and the door in front of both.
 
-    app = create_server(engine, ui=(create_app(engine, outputs), outputs), api_key="KEY", local_only=True)
+    studio = Studio(engine, Path("outputs"))
+    app = create_server(studio, ui=create_app(studio), api_key="KEY", local_only=True)
     run(app, engine, host="127.0.0.1", port=7860)
 
 Layers, outermost first: CORS (it answers preflights, granting only the --cors origins; Gradio sees
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,7 +23,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from cloning import VoiceCloner
 from core.engine import Engine
 
 from .api.routes import (
@@ -45,31 +44,30 @@ SHUTDOWN_GRACE_S = 3  # open connections (streams, the UI's event streams) get t
 
 
 def create_server(
-    engine: Engine,
+    studio: Studio,
     *,
-    ui: tuple[gr.Blocks, Path] | None = None,
+    ui: gr.Blocks | None = None,
     api_key: str | None = None,
     login: tuple[str, str] | None = None,
     cors_origins: list[str] | tuple[str, ...] = (),
     local_only: bool = False,
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-    cloner: VoiceCloner | None = None,
 ) -> FastAPI:
-    """The API on `engine`, with the web UI `ui` = (blocks, its output folder) mounted at "/" if given.
+    """The API on `studio` (the service the web UI uses too), with the web UI `ui` (create_app on the
+    same studio) mounted at "/" if given.
 
     api_key / login: what every route but /health asks for (either will do). local_only: the server
-    listens on this machine only, so it answers only to this machine's names. cloner: the VoiceCloner
-    the API clones with (by default one on `engine`).
+    listens on this machine only, so it answers only to this machine's names.
     """
-    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=_cancel_at_exit(engine))
+    lifespan = _cancel_at_exit(studio.engine)
+    app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=lifespan)
     credentials = Credentials(api_key, login)
-    blocks, output_dir = ui if ui is not None else (None, None)
-    studio = Studio(engine, output_dir, cloner, allow_paths=local_only)
+    blocks = ui
     install_api(app, studio, max_queue=max_queue, max_upload_bytes=max_upload_bytes, guarded=credentials.required)
     app.state.close_ui = None
     if blocks is not None:
-        gr.mount_gradio_app(app, blocks, path="/", **launch_options(output_dir))
+        gr.mount_gradio_app(app, blocks, path="/", **launch_options(studio.output_dir))
         blocks.has_launched = True  # turns on Gradio's check that file inputs were uploaded (see above)
         # The mounted Gradio app's stop event ends the open tabs' heartbeat streams, which would hold a
         # shutdown for its whole grace time (Blocks.close sets it only on an app Blocks launched itself).

@@ -17,6 +17,7 @@ from core.engine import Engine, EngineSettings
 from core.options import GenerationOptions
 from tests.serving import serve
 from webui.server import create_server
+from webui.studio import Studio
 
 QUICK = {"voice": "none", "response_format": "pcm", "stream": False}  # a request body's usual rest
 SEGMENT_CAP_S = 0.1
@@ -76,7 +77,14 @@ def api_engine(tiny_models, tmp_path_factory) -> ShortEngine:
 @pytest.fixture(scope="session")
 def api_url(api_engine) -> Iterator[str]:
     """One server for the tests that need no special settings (no key, a line of 16)."""
-    with serve(create_server(api_engine, api_key=None, cors_origins=["http://localhost:3000"], max_queue=16)) as url:
+    with serve(
+        create_server(
+            Studio(api_engine, None, allow_paths=False),
+            api_key=None,
+            cors_origins=["http://localhost:3000"],
+            max_queue=16,
+        )
+    ) as url:
         yield url
 
 

@@ -16,6 +16,7 @@ from tests.serving import wait_until
 from webui.api.queue import ClientGone, GenerationQueue
 from webui.api.stream import SegmentStream
 from webui.server import create_server
+from webui.studio import Studio
 
 from .conftest import QUICK, make_engine, serve
 
@@ -66,9 +67,12 @@ def test_a_wrong_method_is_405_allowing_every_method_of_the_path(client, method,
 
 
 def test_messages_name_the_servers_folders_without_showing_them(tiny_models, tmp_path):
-    engine = make_engine(tmp_path / "no-models-here", tmp_path / "prompts")  # every model file is missing
     (tmp_path / "no-models-here").mkdir()
-    with serve(create_server(engine, max_queue=2)) as url, httpx.Client(base_url=url, timeout=60) as client:
+    engine = make_engine(tmp_path / "no-models-here", tmp_path / "prompts")  # every model file is missing
+    with (
+        serve(create_server(Studio(engine, None, allow_paths=False), max_queue=2)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
         missing = client.post("/v1/audio/speech", json={"input": "hi", **QUICK})
         assert missing.status_code == 503 and "the models folder" in missing.json()["detail"]
         clip = client.post("/voices", files={"file": ("my take 3.wav", b"RIFF not really a wav")}, data={"name": "me"})
@@ -96,7 +100,7 @@ def held_server(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     release, texts = threading.Event(), []
     engine.before_generate = lambda text: (texts.append(text), release.wait(30))
-    with serve(create_server(engine, max_queue=1)) as url:
+    with serve(create_server(Studio(engine, None, allow_paths=False), max_queue=1)) as url:
         yield url, release, texts
         release.set()
 
@@ -192,7 +196,10 @@ def test_a_clone_whose_client_leaves_stops_before_it_saves(tiny_models, tmp_path
 
     monkeypatch.setattr(cloner, "_prompt", held_encode)
     clip = voice_clip(tmp_path / "me.wav").read_bytes()
-    with serve(create_server(engine, max_queue=2, cloner=cloner)) as url, httpx.Client(base_url=url) as client:
+    with (
+        serve(create_server(Studio(engine, None, cloner, allow_paths=False), max_queue=2)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
         with ThreadPoolExecutor(1) as pool:
             form = {"name": "me", "variants": "2"}
             gone = pool.submit(httpx.post, f"{url}/voices", files={"file": ("me.wav", clip)}, data=form, timeout=2)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from webui.server import create_server
+from webui.studio import Studio
 
 from .conftest import make_engine, serve
 
@@ -31,7 +32,15 @@ CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {"
 def fuzz_url(tiny_models, tmp_path_factory):
     """A server of its own: the fuzzer may delete voices and fill the line."""
     engine = make_engine(tiny_models, tmp_path_factory.mktemp("fuzz-prompts"))
-    with serve(create_server(engine, api_key=None, cors_origins=[], max_queue=64, max_upload_bytes=100_000)) as url:
+    with serve(
+        create_server(
+            Studio(engine, None, allow_paths=False),
+            api_key=None,
+            cors_origins=[],
+            max_queue=64,
+            max_upload_bytes=100_000,
+        )
+    ) as url:
         yield url
 
 
@@ -55,7 +64,9 @@ def guarded_url(tiny_models, tmp_path_factory):
     """A server that asks for a key: every route the schema says is guarded must refuse a request
     without it (schemathesis's ignored-auth check), and answer as documented with it."""
     engine = make_engine(tiny_models, tmp_path_factory.mktemp("fuzz-guarded-prompts"))
-    with serve(create_server(engine, api_key=KEY, max_queue=64, max_upload_bytes=100_000)) as url:
+    with serve(
+        create_server(Studio(engine, None, allow_paths=False), api_key=KEY, max_queue=64, max_upload_bytes=100_000)
+    ) as url:
         yield url
 
 

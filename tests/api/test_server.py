@@ -17,6 +17,7 @@ from tests.serving import wait_until
 from webui.api.audio import pcm16
 from webui.api.routes import API_KEY_ENV, api_key_from
 from webui.server import create_server
+from webui.studio import Studio
 
 from .conftest import QUICK, make_engine, serve
 
@@ -91,7 +92,9 @@ def held_server(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     release = threading.Event()
     engine.before_generate = lambda text: release.wait(30)
-    with serve(create_server(engine, api_key=None, cors_origins=[], max_queue=1)) as url:
+    with serve(
+        create_server(Studio(engine, None, allow_paths=False), api_key=None, cors_origins=[], max_queue=1)
+    ) as url:
         yield url, release
         release.set()
 
@@ -119,7 +122,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_generation(tiny_models
     engine.on_progress = lambda p: resume.wait(10) if p.segment > 0 else None
     body = {"input": "First one here. Then the second.", "voice": "none", "response_format": "pcm"}
     body["split"] = {"goal_length": 10, "max_length": 20}
-    app = create_server(engine, api_key=None, cors_origins=[], max_queue=4)
+    app = create_server(Studio(engine, None, allow_paths=False), api_key=None, cors_origins=[], max_queue=4)
     with serve(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         with client.stream("POST", "/v1/audio/speech", json=body) as response:
             assert next(response.iter_raw())  # the first segment; the second is held
@@ -133,7 +136,9 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_generation(tiny_models
 def test_api_key_guards_every_route_but_health(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     with (
-        serve(create_server(engine, api_key="s3cret", cors_origins=[], max_queue=2)) as url,
+        serve(
+            create_server(Studio(engine, None, allow_paths=False), api_key="s3cret", cors_origins=[], max_queue=2)
+        ) as url,
         httpx.Client(base_url=url) as client,
     ):
         assert client.get("/health").status_code == 200
@@ -151,7 +156,15 @@ def test_api_key_guards_every_route_but_health(tiny_models, tmp_path):
 def test_the_web_login_guards_the_api_too(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     with (
-        serve(create_server(engine, api_key=None, login=("me", "pa:ss"), cors_origins=[], max_queue=2)) as url,
+        serve(
+            create_server(
+                Studio(engine, None, allow_paths=False),
+                api_key=None,
+                login=("me", "pa:ss"),
+                cors_origins=[],
+                max_queue=2,
+            )
+        ) as url,
         httpx.Client(base_url=url) as client,
     ):
         assert client.get("/health").status_code == 200
@@ -166,7 +179,15 @@ def test_the_web_login_guards_the_api_too(tiny_models, tmp_path):
 def test_either_the_key_or_the_login_will_do(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     with (
-        serve(create_server(engine, api_key="s3cret", login=("me", "pw"), cors_origins=[], max_queue=2)) as url,
+        serve(
+            create_server(
+                Studio(engine, None, allow_paths=False),
+                api_key="s3cret",
+                login=("me", "pw"),
+                cors_origins=[],
+                max_queue=2,
+            )
+        ) as url,
         httpx.Client(base_url=url) as client,
     ):
         refused = client.get("/v1/models")

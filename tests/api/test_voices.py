@@ -12,6 +12,7 @@ import soundfile as sf
 
 from core.voice import VoicePrompt
 from webui.server import create_server
+from webui.studio import Studio
 
 from .conftest import make_engine, serve
 
@@ -102,7 +103,13 @@ class FakeCloner:
 def clone_server(tiny_models, tmp_path):
     engine = make_engine(tiny_models, tmp_path / "prompts")
     cloner = FakeCloner(engine)
-    app = create_server(engine, api_key=None, cors_origins=[], max_queue=2, max_upload_bytes=200_000, cloner=cloner)
+    app = create_server(
+        Studio(engine, None, cloner, allow_paths=False),
+        api_key=None,
+        cors_origins=[],
+        max_queue=2,
+        max_upload_bytes=200_000,
+    )
     with serve(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client, cloner
 

@@ -13,6 +13,7 @@ from core.engine import Engine, EngineSettings
 from tests.serving import serve
 from webui.app import create_app
 from webui.server import create_server
+from webui.studio import Studio
 
 HOST = "127.0.0.1"
 
@@ -31,6 +32,7 @@ def served(tiny_models, tmp_path_factory) -> Iterator[Served]:
     settings = EngineSettings(models_dir=tiny_models, prompts_dir=root / "prompts", device="cpu", allow_download=False)
     engine = Engine(settings)
     output_dir = root / "outputs"
-    app = create_app(engine, output_dir, stream_audio=False)
-    with serve(create_server(engine, ui=(app, output_dir), local_only=True)) as url:
+    studio = Studio(engine, output_dir)
+    app = create_app(studio, stream_audio=False)
+    with serve(create_server(studio, ui=app, local_only=True)) as url:
         yield Served(f"{url}/", engine, output_dir, app)

@@ -21,6 +21,7 @@ from core.engine import Engine, EngineSettings
 from tests.serving import serve
 from webui.app import create_app
 from webui.server import create_server
+from webui.studio import Studio
 
 KEY = "k3y"
 LOGIN = ("me", "pw")
@@ -28,8 +29,9 @@ LOGIN = ("me", "pw")
 
 def make_server(tiny_models: Path, root: Path, **options) -> tuple[Engine, object, object]:
     engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=root / "prompts", device="cpu"))
-    blocks = create_app(engine, root / "outputs", stream_audio=False)
-    return engine, blocks, create_server(engine, ui=(blocks, root / "outputs"), **options)
+    studio = Studio(engine, root / "outputs", allow_paths=options.get("local_only", False))
+    blocks = create_app(studio, stream_audio=False)
+    return engine, blocks, create_server(studio, ui=blocks, **options)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +225,6 @@ def test_a_remote_user_sees_no_folder_redactor(tiny_models, tmp_path):
     from cloning import VoiceCloner
     from core.options import GenerationOptions
     from core.outputs import write_outputs
-    from webui.studio import Studio
 
     engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path / "prompts", device="cpu"))
     result = engine.generate("Hello.", options=GenerationOptions(seed=1, max_duration_s=0.2))
@@ -233,7 +234,7 @@ def test_a_remote_user_sees_no_folder_redactor(tiny_models, tmp_path):
     assert str(tmp_path) not in json.dumps(settings) and "the models folder" in json.dumps(settings)
     assert sidecar not in files and audio in files  # the settings file keeps the paths, for this machine
     assert str(tmp_path) not in remote.status()
-    page = create_app(engine, tmp_path / "outputs", allow_paths=False, stream_audio=False).get_config_file()
+    page = create_app(remote, stream_audio=False).get_config_file()
     assert str(tiny_models) not in json.dumps(page, default=str)  # the Settings tab's models folder
     local = Studio(engine, tmp_path / "outputs", VoiceCloner(engine), allow_paths=True)
     assert str(tiny_models) in json.dumps(local.entry_view(sidecar.stem)[2]) and str(tiny_models) in local.status()

@@ -6,12 +6,14 @@ import json
 import time
 from pathlib import Path
 
+import gradio as gr
 import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from core.outputs import list_outputs
+from webui.form import advanced_controls, simple_controls
 
 from .conftest import Served
 from .helpers import voice_clip
@@ -150,8 +152,11 @@ def test_history_endpoints(served, client):
 
 
 def _named(reused: list) -> dict:
-    """The few /reuse_settings values the test checks, by a short name (the order of the controls)."""
-    return {"random": reused[6], "seed": reused[7], "crossfade": reused[27]}
+    """The few /reuse_settings values the test checks, by a short name: after the text, the voice and the
+    format come the controls, in the form's order."""
+    with gr.Blocks():
+        at = {name: 3 + i for i, name in enumerate([*simple_controls(), *advanced_controls()])}
+    return {"random": reused[at["random_seed"]], "seed": reused[at["seed"]], "crossfade": reused[at["crossfade_s"]]}
 
 
 def test_settings_endpoints(served, client, tmp_path):
