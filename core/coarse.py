@@ -72,7 +72,6 @@ def generate_coarse(
     *,
     history: int = 630,
     window: int = 60,
-    use_cache: bool = True,
     step_mode: str = "eager",
     generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
@@ -94,8 +93,8 @@ def generate_coarse(
     n_hist = len(coarse_history)
     coarse = torch.zeros(batch, n_hist + total, dtype=torch.long, device=device)  # history, then generated
     coarse[:, :n_hist] = coarse_history.to(device)
-    cache = model.new_cache(batch) if use_cache else None
-    steps = DecodeSteps(model, cache, step_mode) if use_cache else None
+    cache = model.new_cache(batch)
+    steps = DecodeSteps(model, cache, step_mode)
     infer = torch.full((batch, 1), COARSE_INFER_TOKEN, device=device)
     step = 0
     while step < total:
@@ -104,17 +103,14 @@ def generate_coarse(
         sem_in = F.pad(sem_in, (0, TEXT_CONTEXT - sem_in.shape[1]), value=COARSE_SEMANTIC_PAD_TOKEN)
         end = n_hist + step
         x_in = torch.cat([sem_in, infer, coarse[:, max(0, end - history) : end]], dim=1)
-        if cache is not None:
-            cache.length = 0
+        cache.length = 0
         window_start = end
         for _ in range(min(window, total - step)):
             end = n_hist + step
             codebook = step % N_COARSE_CODEBOOKS
             offset = SEMANTIC_VOCAB_SIZE + codebook * CODEBOOK_SIZE
             rows = slice(offset, offset + CODEBOOK_SIZE)  # this codebook's logits only
-            if cache is None:
-                logits = model(torch.cat([x_in, coarse[:, window_start:end]], dim=1), head_rows=rows)
-            elif end == window_start:
+            if end == window_start:
                 logits = model(x_in, cache=cache, head_rows=rows)
             else:
                 logits = steps(coarse[:, end - 1 : end], rows)

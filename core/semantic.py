@@ -80,7 +80,6 @@ def generate_semantic(
     min_eos_p: float = 0.2,
     allow_early_stop: bool = True,
     max_tokens: int = MAX_SEMANTIC_TOKENS,
-    use_cache: bool = True,
     step_mode: str = "eager",
     generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
@@ -96,8 +95,8 @@ def generate_semantic(
     batch = text_ids.shape[0]
     prefix = torch.cat([semantic_history(voice), torch.tensor([SEMANTIC_INFER_TOKEN])])
     x = torch.cat([text_ids, prefix.expand(batch, -1)], dim=1).to(device)  # (B, 513)
-    cache = model.new_cache(batch) if use_cache else None
-    steps = DecodeSteps(model, cache, step_mode) if use_cache else None
+    cache = model.new_cache(batch)
+    steps = DecodeSteps(model, cache, step_mode)
     out = torch.zeros(batch, max_tokens, dtype=torch.long, device=device)
     lengths = torch.full((batch,), max_tokens, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -118,8 +117,5 @@ def generate_semantic(
             on_step(n + 1, max_tokens)
         if n + 1 == max_tokens:
             break
-        if steps is not None:
-            logits = steps(token[:, None])
-        else:
-            logits = model(torch.cat([x, out[:, : n + 1]], dim=1), merge_context=True)
+        logits = steps(token[:, None])
     return [row[:length].cpu() for row, length in zip(out, lengths.tolist(), strict=True)]
