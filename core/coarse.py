@@ -103,17 +103,14 @@ def generate_coarse(
         sem_in = F.pad(sem_in, (0, TEXT_CONTEXT - sem_in.shape[1]), value=COARSE_SEMANTIC_PAD_TOKEN)
         end = n_hist + step
         x_in = torch.cat([sem_in, infer, coarse[:, max(0, end - history) : end]], dim=1)
-        cache.length = 0
         window_start = end
         for _ in range(min(window, total - step)):
             end = n_hist + step
             codebook = step % N_COARSE_CODEBOOKS
             offset = SEMANTIC_VOCAB_SIZE + codebook * CODEBOOK_SIZE
             rows = slice(offset, offset + CODEBOOK_SIZE)  # this codebook's logits only
-            if end == window_start:
-                logits = model(x_in, cache=cache, head_rows=rows)
-            else:
-                logits = steps(coarse[:, end - 1 : end], rows)
+            first = end == window_start
+            logits = steps.prefill(x_in, head_rows=rows) if first else steps(coarse[:, end - 1 : end], rows)
             token, _ = sample_rows(logits, sampling, generators)
             coarse[:, end] = token + offset
             step += 1

@@ -101,7 +101,7 @@ def generate_semantic(
     lengths = torch.full((batch,), max_tokens, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     n_vocab = SEMANTIC_VOCAB_SIZE + 1 if allow_early_stop else SEMANTIC_VOCAB_SIZE  # id 10 000 is EOS
-    logits = model(x, cache=cache, merge_context=True)
+    logits = steps.prefill(x, merge_context=True)
     for n in range(max_tokens):
         token, probs = sample_rows(logits[:, :n_vocab], sampling, generators)
         if allow_early_stop:
