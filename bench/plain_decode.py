@@ -20,14 +20,13 @@ from core.constants import (
     COARSE_SEMANTIC_PAD_TOKEN,
     CODEBOOK_SIZE,
     N_COARSE_CODEBOOKS,
-    SEMANTIC_INFER_TOKEN,
     SEMANTIC_TO_COARSE_RATIO,
     SEMANTIC_VOCAB_SIZE,
     TEXT_CONTEXT,
 )
 from core.model import GPT
 from core.sampling import Sampling, sample
-from core.semantic import semantic_history
+from core.semantic import semantic_input
 from core.voice import VoicePrompt
 
 
@@ -42,13 +41,13 @@ def plain_semantic(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """(256,) text ids -> (max_tokens,) int64 semantic tokens 0..9999 (CPU), without early stop."""
-    prefix = torch.cat([text_ids, semantic_history(voice), torch.tensor([SEMANTIC_INFER_TOKEN])])
-    x = prefix[None].to(model.device)  # (1, 513), then one more token per step
+    prefix = semantic_input(text_ids[None], voice).to(model.device)  # (1, 513)
+    x = prefix
     for _ in range(max_tokens):
         logits = model(x, merge_context=True)
         token, _ = sample(logits[:, :SEMANTIC_VOCAB_SIZE], sampling, generator)
         x = torch.cat([x, token[:, None]], dim=1)
-    return x[0, len(prefix) :].cpu()
+    return x[0, prefix.shape[1] :].cpu()
 
 
 @torch.inference_mode()
