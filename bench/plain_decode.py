@@ -9,21 +9,10 @@ grows with the length of the sequence.
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
-from core.coarse import coarse_steps, unflatten_coarse, voice_histories
-from core.constants import (
-    COARSE_INFER_TOKEN,
-    COARSE_SEMANTIC_PAD_TOKEN,
-    CODEBOOK_SIZE,
-    N_COARSE_CODEBOOKS,
-    SEMANTIC_TO_COARSE_RATIO,
-    SEMANTIC_VOCAB_SIZE,
-    TEXT_CONTEXT,
-)
+from core.coarse import coarse_steps, codebook_ids, unflatten_coarse, voice_histories, window_input
+from core.constants import SEMANTIC_VOCAB_SIZE
 from core.model import GPT
 from core.sampling import Sampling, sample
 from core.semantic import semantic_input
@@ -63,23 +52,17 @@ def plain_coarse(
 ) -> torch.Tensor:
     """(S,) semantic tokens -> (2, coarse_steps(S) / 2) int64 codes 0..1023 (CPU).
 
-    Each window's input is rebuilt from the semantic tokens and the flat coarse tokens so far; each
-    step runs the model over that input and the window's tokens.
+    Each window starts from its input (core.coarse.window_input); each step runs the model over that
+    input and the window's tokens so far.
     """
     semantic_prompt, coarse = voice_histories(voice, history)
-    n_prompt, coarse = len(coarse), coarse.to(model.device)
-    semantic = torch.cat([semantic_prompt, semantic]).to(model.device)
-    max_semantic_history = math.floor(history / SEMANTIC_TO_COARSE_RATIO)
-    total = coarse_steps(len(semantic) - len(semantic_prompt))
+    n_prompt, total = len(coarse), coarse_steps(len(semantic))
+    semantic = torch.cat([semantic_prompt, semantic])[None].to(model.device)  # (1, S'): the voice's, then these
+    coarse = coarse[None].to(model.device)
     for start in range(0, total, window):
-        aligned = len(semantic_prompt) + round(start / SEMANTIC_TO_COARSE_RATIO)
-        semantic_in = semantic[max(0, aligned - max_semantic_history) :][:TEXT_CONTEXT]
-        semantic_in = F.pad(semantic_in, (0, TEXT_CONTEXT - len(semantic_in)), value=COARSE_SEMANTIC_PAD_TOKEN)
-        infer = torch.tensor([COARSE_INFER_TOKEN], device=model.device)
-        x = torch.cat([semantic_in, infer, coarse[max(0, len(coarse) - history) :]])
+        x = window_input(semantic, len(semantic_prompt), coarse, start, history)
         for step in range(start, min(start + window, total)):
-            offset = SEMANTIC_VOCAB_SIZE + step % N_COARSE_CODEBOOKS * CODEBOOK_SIZE
-            logits = model(x[None], head_rows=slice(offset, offset + CODEBOOK_SIZE))
-            token, _ = sample(logits, sampling, generator)
-            x, coarse = torch.cat([x, token + offset]), torch.cat([coarse, token + offset])
-    return unflatten_coarse(coarse[n_prompt:].cpu())
+            ids = codebook_ids(step)
+            token, _ = sample(model(x, head_rows=ids), sampling, generator)
+            x, coarse = (torch.cat([t, token[:, None] + ids.start], dim=1) for t in (x, coarse))
+    return unflatten_coarse(coarse[0, n_prompt:].cpu())

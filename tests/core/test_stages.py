@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from bench.plain_decode import plain_coarse, plain_semantic
-from core.coarse import coarse_steps, flatten_coarse, generate_coarse, unflatten_coarse, voice_histories
+from core.coarse import (
+    coarse_steps,
+    codebook_ids,
+    flatten_coarse,
+    generate_coarse,
+    unflatten_coarse,
+    voice_histories,
+    window_input,
+)
 from core.constants import MAX_SEMANTIC_TOKENS, TEXT_PAD_TOKEN
 from core.fine import fine_passes, generate_fine
 from core.hub import ModelLocator
@@ -99,6 +107,17 @@ def test_voice_histories_follow_bark_alignment(voice):
     assert len(coarse) == round(209 * 75 / 49.9 * 2) - 2
     assert torch.equal(semantic, torch.tensor(voice.semantic[-209:]))
     assert coarse.min() >= 10_000 and coarse.max() < 12_048
+
+
+def test_a_window_sees_semantic_around_its_position_then_infer_then_the_coarse_history():
+    semantic, coarse = torch.arange(250)[None], torch.arange(10_000, 10_700)[None]  # 209 of each from a voice
+    x = window_input(semantic, 209, coarse, step=60, history=630)
+    assert x.shape == (1, 256 + 1 + 630)
+    first = 20  # the aligned position 209 + round(60 / 3.006), less floor(630 / 3.006) = 209
+    assert torch.equal(x[0, : 250 - first], torch.arange(first, 250)) and (x[0, 250 - first : 256] == 12_048).all()
+    assert x[0, 256] == 12_050 and torch.equal(x[0, 257:], coarse[0, -630:])
+    assert torch.equal(window_input(semantic, 209, coarse[:, :100], step=0, history=630)[0, 257:], coarse[0, :100])
+    assert [codebook_ids(s) for s in (0, 1, 6)] == [slice(10_000, 11_024), slice(11_024, 12_048), slice(10_000, 11_024)]
 
 
 @pytest.mark.parametrize("with_voice", [False, True])
