@@ -208,7 +208,6 @@ def run_case(args, models, tokenizer, locator, voice_name: str | None, top_k, to
         Sampling(0.7, top_k, top_p),
         allow_early_stop=False,
         max_tokens=max_semantic_tokens(args.duration),
-        use_cache=True,
         generators=[torch.Generator().manual_seed(seed)],
     )
     our_sem = our_sem.numpy()
@@ -226,7 +225,6 @@ def run_case(args, models, tokenizer, locator, voice_name: str | None, top_k, to
         [torch.from_numpy(ref_sem.astype(np.int64))],
         voice,
         Sampling(0.7, top_k, top_p),
-        use_cache=True,
         generators=[torch.Generator().manual_seed(seed)],
     )
     our_co = our_co.numpy()

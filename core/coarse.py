@@ -63,6 +63,30 @@ def coarse_steps(n_semantic: int) -> int:
     return math.floor(n_semantic * SEMANTIC_TO_COARSE_RATIO / N_COARSE_CODEBOOKS) * N_COARSE_CODEBOOKS
 
 
+def codebook_ids(step: int) -> slice:
+    """The coarse-model ids (and logit rows) of the codebook sampled at `step`: even steps 0, odd steps 1."""
+    offset = SEMANTIC_VOCAB_SIZE + step % N_COARSE_CODEBOOKS * CODEBOOK_SIZE
+    return slice(offset, offset + CODEBOOK_SIZE)
+
+
+def window_input(
+    semantic: torch.Tensor, n_semantic_prompt: int, coarse: torch.Tensor, step: int, history: int
+) -> torch.Tensor:
+    """The coarse model's input (B, 257 + min(n, history)) for the window that starts at `step`.
+
+    semantic (B, S): the voice's semantic history then the row's tokens; coarse (B, n): the voice's
+    flat coarse history then the tokens generated before `step`. The input is 256 semantic tokens
+    from floor(history / 3.006) before the aligned position (padded with 12 048), the infer token,
+    then the last `history` flat coarse tokens.
+    """
+    aligned = n_semantic_prompt + round(step / SEMANTIC_TO_COARSE_RATIO)
+    first = max(0, aligned - math.floor(history / SEMANTIC_TO_COARSE_RATIO))
+    semantic_in = semantic[:, first : first + TEXT_CONTEXT]
+    semantic_in = F.pad(semantic_in, (0, TEXT_CONTEXT - semantic_in.shape[1]), value=COARSE_SEMANTIC_PAD_TOKEN)
+    infer = torch.full((len(semantic), 1), COARSE_INFER_TOKEN, device=semantic.device)
+    return torch.cat([semantic_in, infer, coarse[:, max(0, coarse.shape[1] - history) :]], dim=1)
+
+
 @torch.inference_mode()
 def generate_coarse(
     model: GPT,
@@ -72,7 +96,6 @@ def generate_coarse(
     *,
     history: int = 630,
     window: int = 60,
-    use_cache: bool = True,
     step_mode: str = "eager",
     generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
@@ -83,48 +106,42 @@ def generate_coarse(
     done keeps the batch shape until the longest is done) and the windows start at the same steps.
     `step_mode` picks how decode steps run (core.decode_steps: eager, static, or CUDA graphs).
     """
-    device = model.device
-    batch = len(semantic)
-    max_semantic_history = math.floor(history / SEMANTIC_TO_COARSE_RATIO)
-    semantic_history, coarse_history = voice_histories(voice, history)
+    semantic_prompt, coarse_prompt = voice_histories(voice, history)
     n_steps = [coarse_steps(len(s)) for s in semantic]
-    total = max(n_steps)
-    x_semantic = _pad_rows([torch.cat([semantic_history, s]) for s in semantic], COARSE_SEMANTIC_PAD_TOKEN)
-    x_semantic = x_semantic.to(device)
-    n_hist = len(coarse_history)
-    coarse = torch.zeros(batch, n_hist + total, dtype=torch.long, device=device)  # history, then generated
-    coarse[:, :n_hist] = coarse_history.to(device)
-    cache = model.new_cache(batch) if use_cache else None
-    steps = DecodeSteps(model, cache, step_mode) if use_cache else None
-    infer = torch.full((batch, 1), COARSE_INFER_TOKEN, device=device)
-    step = 0
-    while step < total:
-        aligned = len(semantic_history) + round(step / SEMANTIC_TO_COARSE_RATIO)
-        sem_in = x_semantic[:, max(0, aligned - max_semantic_history) :][:, :TEXT_CONTEXT]
-        sem_in = F.pad(sem_in, (0, TEXT_CONTEXT - sem_in.shape[1]), value=COARSE_SEMANTIC_PAD_TOKEN)
-        end = n_hist + step
-        x_in = torch.cat([sem_in, infer, coarse[:, max(0, end - history) : end]], dim=1)
-        if cache is not None:
-            cache.length = 0
-        window_start = end
-        for _ in range(min(window, total - step)):
-            end = n_hist + step
-            codebook = step % N_COARSE_CODEBOOKS
-            offset = SEMANTIC_VOCAB_SIZE + codebook * CODEBOOK_SIZE
-            rows = slice(offset, offset + CODEBOOK_SIZE)  # this codebook's logits only
-            if cache is None:
-                logits = model(torch.cat([x_in, coarse[:, window_start:end]], dim=1), head_rows=rows)
-            elif end == window_start:
-                logits = model(x_in, cache=cache, head_rows=rows)
-            else:
-                logits = steps(coarse[:, end - 1 : end], rows)
-            token, _ = sample_rows(logits, sampling, generators)
-            coarse[:, end] = token + offset
-            step += 1
-            if on_step is not None:
-                on_step(step, total)
-    coarse = coarse.cpu()
-    return [unflatten_coarse(coarse[b, n_hist : n_hist + n]) for b, n in enumerate(n_steps)]
+    total, n_prompt, device = max(n_steps), len(coarse_prompt), model.device
+    semantic_ids = _pad_rows([torch.cat([semantic_prompt, s]) for s in semantic], COARSE_SEMANTIC_PAD_TOKEN).to(device)
+    coarse = torch.zeros(len(semantic), n_prompt + total, dtype=torch.long, device=device)
+    coarse[:, :n_prompt] = coarse_prompt.to(device)  # the voice's flat history, then one token per step
+    generated = coarse[:, n_prompt:]  # a view: (B, total)
+    steps = DecodeSteps(model, model.new_cache(len(semantic)), step_mode)
+    for start in range(0, total, window):
+        x = window_input(semantic_ids, len(semantic_prompt), coarse[:, : n_prompt + start], start, history)
+        _sample_window(steps, x, generated, range(start, min(start + window, total)), sampling, generators, on_step)
+    generated = generated.cpu()
+    return [unflatten_coarse(generated[b, :n]) for b, n in enumerate(n_steps)]
+
+
+def _sample_window(
+    steps: DecodeSteps,
+    x: torch.Tensor,
+    generated: torch.Tensor,
+    window: range,
+    sampling: Sampling,
+    generators: Sequence[torch.Generator | None],
+    on_step: StepHook | None,
+) -> None:
+    """Prefill the window's input x (B, T), then sample the flat tokens of its steps into generated (B, total).
+
+    Each step samples among its codebook's ids only and feeds its token to the next step of the window.
+    """
+    logits = steps.prefill(x, head_rows=codebook_ids(window.start))
+    for step in window:
+        token, _ = sample_rows(logits, sampling, generators)
+        generated[:, step] = token + codebook_ids(step).start
+        if on_step is not None:
+            on_step(step + 1, generated.shape[1])
+        if step + 1 < window.stop:
+            logits = steps(generated[:, step : step + 1], codebook_ids(step + 1))
 
 
 def _pad_rows(rows: list[torch.Tensor], value: int) -> torch.Tensor:

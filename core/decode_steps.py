@@ -20,7 +20,11 @@ STEP_MODES = ("eager", "static", "graph")  # static: GPT.step without capture (t
 
 
 class DecodeSteps:
-    """steps(ids (B, 1), head_rows) -> logits (B, V) of the next position; advances cache.length."""
+    """The decode of one sequence per row in a KV cache: `prefill` starts it, each call adds a position.
+
+    steps.prefill(ids (B, T)) -> logits (B, V) of the last position, the cache filled from position 0;
+    steps(ids (B, 1), head_rows) -> logits (B, V) of the next position. Both advance cache.length.
+    """
 
     def __init__(self, model: GPT, cache: KVCache, mode: str = "eager"):
         if mode not in STEP_MODES:
@@ -32,6 +36,11 @@ class DecodeSteps:
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
         self.pool = None
         self.stream = None
+
+    def prefill(self, ids: torch.Tensor, merge_context: bool = False, head_rows: slice | None = None) -> torch.Tensor:
+        """Start a new sequence (whatever the cache held before): one eager pass over ids (B, T)."""
+        self.cache.length = 0
+        return self.model(ids, cache=self.cache, merge_context=merge_context, head_rows=head_rows)
 
     def __call__(self, ids: torch.Tensor, head_rows: slice | None = None) -> torch.Tensor:
         if self.mode == "eager":

@@ -69,6 +69,15 @@ class KVCache:
     def max_len(self) -> int:
         return self.k.shape[3]
 
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, nh, T, hs) written at positions length.. of a layer -> that layer's keys and
+        values up to length + T. `length` is the model's to advance, once every layer is written."""
+        keys, values = self.layers[layer]
+        end = self.length + k.shape[2]
+        keys.narrow(2, self.length, k.shape[2]).copy_(k)
+        values.narrow(2, self.length, v.shape[2]).copy_(v)
+        return keys.narrow(2, 0, end), values.narrow(2, 0, end)
+
 
 @dataclass(frozen=True)
 class StaticPosition:
@@ -89,29 +98,22 @@ class SelfAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, at: StaticPosition | None = None
     ) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C) on one of three paths: a prefill (no cache, or an empty one that keeps its
+        keys and values), a cached step (T = 1, after cache.length), a fixed-shape step (`at`)."""
         B, T, C = x.shape
         qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # (B, nh, T, hs) each
-        if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal and T > 1)
-        elif at is not None:  # a fixed-shape step: write at the position, read the whole cache under a mask
+        if at is not None:  # a fixed-shape step: write at the position, read the whole cache under a mask
             keys, values = cache.layers[layer]
             keys.index_copy_(2, at.pos, k)
             values.index_copy_(2, at.pos, v)
             y = F.scaled_dot_product_attention(q, keys, values, attn_mask=at.visible)
-        else:
-            start = cache.length
-            keys, values = cache.layers[layer]
-            keys.narrow(2, start, T).copy_(k)
-            values.narrow(2, start, T).copy_(v)
-            k, v = keys.narrow(2, 0, start + T), values.narrow(2, 0, start + T)
-            if T == 1:  # one new position sees everything before it
-                y = F.scaled_dot_product_attention(q, k, v)
-            elif start == 0:  # a prefill: plain causal attention (flash kernels skip the masked half)
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            else:  # query i sits at absolute position start + i
-                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(diagonal=start)
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        elif cache is not None and cache.length > 0:  # a step: the new position sees everything before it
+            y = F.scaled_dot_product_attention(q, *cache.write(layer, k, v))
+        else:  # a prefill: causal in the GPT (flash kernels skip the masked half), full in the fine model
+            if cache is not None:
+                k, v = cache.write(layer, k, v)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.c_proj(y)
 
@@ -196,7 +198,8 @@ class GPT(nn.Module):
     ) -> torch.Tensor:
         """(B, T) ids -> logits (B, V) of the last position, or (B, T', V) with `last_only=False`.
 
-        With a cache the new positions continue after `cache.length`, which then advances.
+        With a cache: a prefill when it is empty (`cache.length` 0), else one new position after
+        `cache.length`; either way `cache.length` then advances.
         `head_rows` computes only those logits (the coarse stage needs 1024 of 12 096).
         """
         x = self.embed(idx, merge_context)
@@ -204,6 +207,8 @@ class GPT(nn.Module):
         T = x.shape[1]
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} positions exceeds the context of {self.config.block_size}")
+        if start > 0 and T > 1:
+            raise ValueError(f"a cache holding {start} positions takes one more at a time, got {T}")
         pos = torch.arange(start, start + T, device=idx.device)
         x = x + self.transformer.wpe(pos)
         for i, block in enumerate(self.transformer.h):

@@ -70,6 +70,12 @@ def max_semantic_tokens(max_duration_s: float | None) -> int:
     return MAX_SEMANTIC_TOKENS
 
 
+def semantic_input(text_ids: torch.Tensor, voice: VoicePrompt | None) -> torch.Tensor:
+    """(B, 256) text ids -> (B, 513) ids of the first pass: text | the voice's history | the infer token."""
+    prefix = torch.cat([semantic_history(voice), torch.tensor([SEMANTIC_INFER_TOKEN])])
+    return torch.cat([text_ids, prefix.expand(len(text_ids), -1)], dim=1)
+
+
 @torch.inference_mode()
 def generate_semantic(
     model: GPT,
@@ -80,7 +86,6 @@ def generate_semantic(
     min_eos_p: float = 0.2,
     allow_early_stop: bool = True,
     max_tokens: int = MAX_SEMANTIC_TOKENS,
-    use_cache: bool = True,
     step_mode: str = "eager",
     generators: Sequence[torch.Generator | None] = (None,),
     on_step: StepHook | None = None,
@@ -92,34 +97,52 @@ def generate_semantic(
     reaches min_eos_p (if allowed), or after max_tokens; the batch runs until every row has stopped.
     `step_mode` picks how decode steps run (core.decode_steps: eager, static, or CUDA graphs).
     """
-    device = model.device
-    batch = text_ids.shape[0]
-    prefix = torch.cat([semantic_history(voice), torch.tensor([SEMANTIC_INFER_TOKEN])])
-    x = torch.cat([text_ids, prefix.expand(batch, -1)], dim=1).to(device)  # (B, 513)
-    cache = model.new_cache(batch) if use_cache else None
-    steps = DecodeSteps(model, cache, step_mode) if use_cache else None
-    out = torch.zeros(batch, max_tokens, dtype=torch.long, device=device)
+    steps = DecodeSteps(model, model.new_cache(len(text_ids)), step_mode)
+    logits = steps.prefill(semantic_input(text_ids, voice).to(model.device), merge_context=True)
+    eos_p = min_eos_p if allow_early_stop else None
+    tokens, lengths = _sample_until_end(steps, logits, sampling, generators, max_tokens, eos_p, on_step)
+    return [row[:length].cpu() for row, length in zip(tokens, lengths.tolist(), strict=True)]
+
+
+def _sample_until_end(
+    steps: DecodeSteps,
+    logits: torch.Tensor,
+    sampling: Sampling,
+    generators: Sequence[torch.Generator | None],
+    max_tokens: int,
+    min_eos_p: float | None,
+    on_step: StepHook | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample a token per row from logits (B, V), feed it, repeat -> tokens (B, max_tokens) and lengths (B,).
+
+    min_eos_p None: no early stop (end-of-speech cannot be drawn). Otherwise a row's length is the step
+    at which it first ended, and the loop stops once every row has.
+    """
+    batch, device = logits.shape[0], logits.device
+    tokens = torch.zeros(batch, max_tokens, dtype=torch.long, device=device)
     lengths = torch.full((batch,), max_tokens, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    n_vocab = SEMANTIC_VOCAB_SIZE + 1 if allow_early_stop else SEMANTIC_VOCAB_SIZE  # id 10 000 is EOS
-    logits = model(x, cache=cache, merge_context=True)
+    n_vocab = SEMANTIC_VOCAB_SIZE if min_eos_p is None else SEMANTIC_VOCAB_SIZE + 1  # id 10 000 is EOS
     for n in range(max_tokens):
         token, probs = sample_rows(logits[:, :n_vocab], sampling, generators)
-        if allow_early_stop:
-            stop = token == SEMANTIC_VOCAB_SIZE
-            if probs is not None:
-                stop |= probs[:, -1] >= min_eos_p
+        if min_eos_p is not None:
+            stop = _end_of_speech(token, probs, min_eos_p)
             lengths = torch.where(stop & ~done, n, lengths)
             done |= stop
             if done.all().item():
                 break
-        out[:, n] = token
+        tokens[:, n] = token
         if on_step is not None:
             on_step(n + 1, max_tokens)
         if n + 1 == max_tokens:
             break
-        if steps is not None:
-            logits = steps(token[:, None])
-        else:
-            logits = model(torch.cat([x, out[:, : n + 1]], dim=1), merge_context=True)
-    return [row[:length].cpu() for row, length in zip(out, lengths.tolist(), strict=True)]
+        logits = steps(token[:, None])
+    return tokens, lengths
+
+
+def _end_of_speech(token: torch.Tensor, probs: torch.Tensor | None, min_eos_p: float) -> torch.Tensor:
+    """(B,) bool: the row drew end-of-speech or gave it at least min_eos_p (probs None: argmax, drawn only)."""
+    stop = token == SEMANTIC_VOCAB_SIZE
+    if probs is not None:
+        stop |= probs[:, -1] >= min_eos_p
+    return stop

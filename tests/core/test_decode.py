@@ -41,6 +41,17 @@ def test_a_static_step_matches_the_eager_step_and_writes_the_same_cache(models):
     assert not static.k[:, :, :, 40:].any()  # nothing written past the position
 
 
+@torch.inference_mode()
+def test_a_prefill_starts_a_new_sequence_whatever_the_cache_held(models):
+    model = models["text"]
+    idx = torch.randint(0, 10_000, (2, 30), generator=torch.Generator().manual_seed(1))
+    steps = DecodeSteps(model, model.new_cache(2), "static")
+    steps.prefill(idx[:, :20])
+    steps(idx[:, 20:21])
+    torch.testing.assert_close(steps.prefill(idx[:, 21:]), model(idx[:, 21:]))
+    assert steps.cache.length == 9
+
+
 def test_static_steps_give_the_eager_tokens_in_both_stages(models, locator):
     voice = load_preset(locator, "v2/en_speaker_6")
     tokenizer = load_tokenizer(locator)

@@ -32,10 +32,22 @@ def test_kv_cache_gives_the_same_logits_as_a_full_pass():
     idx = torch.randint(0, 120, (2, 40))
     expected = model(idx, last_only=False)
     cache = model.new_cache(batch=2)
-    got = [model(idx[:, :20], cache=cache, last_only=False), model(idx[:, 20:30], cache=cache, last_only=False)]
-    got += [model(idx[:, t : t + 1], cache=cache, last_only=False) for t in range(30, 40)]
+    got = [model(idx[:, :20], cache=cache, last_only=False)]  # a prefill, then one position at a time
+    got += [model(idx[:, t : t + 1], cache=cache, last_only=False) for t in range(20, 40)]
     torch.testing.assert_close(torch.cat(got, dim=1), expected, atol=1e-5, rtol=1e-4)
     assert cache.length == 40
+
+
+def test_a_cache_after_its_prefill_takes_one_position_at_a_time():
+    model = GPT(TINY).eval()
+    cache = model.new_cache(batch=1)
+    model(torch.zeros(1, 10, dtype=torch.long), cache=cache)
+    with pytest.raises(ValueError, match="one more at a time, got 5"):
+        model(torch.zeros(1, 5, dtype=torch.long), cache=cache)
+    assert cache.length == 10
+    cache.length = 0  # emptied, it takes a new prefill
+    model(torch.zeros(1, 5, dtype=torch.long), cache=cache)
+    assert cache.length == 5
 
 
 def test_cache_is_reused_not_grown():

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.coarse import coarse_steps, flatten_coarse, generate_coarse, unflatten_coarse, voice_histories
+from bench.plain_decode import plain_coarse, plain_semantic
+from core.coarse import (
+    coarse_steps,
+    codebook_ids,
+    flatten_coarse,
+    generate_coarse,
+    unflatten_coarse,
+    voice_histories,
+    window_input,
+)
 from core.constants import MAX_SEMANTIC_TOKENS, TEXT_PAD_TOKEN
 from core.fine import fine_passes, generate_fine
 from core.hub import ModelLocator
@@ -68,12 +77,17 @@ def test_semantic_early_stop_and_duration_limit(models, locator):
     assert max_semantic_tokens(100.0) == MAX_SEMANTIC_TOKENS
 
 
-def test_semantic_cache_matches_full_recompute(models, locator, voice):
-    ids, _ = encode_text(load_tokenizer(locator), "hello world")
+@pytest.mark.parametrize(("texts", "sampling"), [(("hello world",), GREEDY), (("hello world", "world is music"), WARM)])
+def test_semantic_cache_matches_full_recompute(models, locator, voice, texts, sampling):
+    """The cached stage draws what the plain reference (the whole sequence again at each step) draws."""
+    tokenizer = load_tokenizer(locator)
+    ids = torch.stack([encode_text(tokenizer, t)[0] for t in texts])
+    seeds = range(1, len(texts) + 1)
     args = dict(allow_early_stop=False, max_tokens=25)
-    cached = generate_semantic(models["text"], ids[None], voice, GREEDY, use_cache=True, **args)
-    plain = generate_semantic(models["text"], ids[None], voice, GREEDY, use_cache=False, **args)
-    assert torch.equal(cached[0], plain[0])
+    cached = generate_semantic(models["text"], ids, voice, sampling, generators=[gen(s) for s in seeds], **args)
+    for b, seed in enumerate(seeds):
+        plain = plain_semantic(models["text"], ids[b], voice, sampling, max_tokens=25, generator=gen(seed))
+        assert torch.equal(cached[b], plain)
 
 
 def test_semantic_history_is_the_voice_tail():
@@ -95,6 +109,17 @@ def test_voice_histories_follow_bark_alignment(voice):
     assert coarse.min() >= 10_000 and coarse.max() < 12_048
 
 
+def test_a_window_sees_semantic_around_its_position_then_infer_then_the_coarse_history():
+    semantic, coarse = torch.arange(250)[None], torch.arange(10_000, 10_700)[None]  # 209 of each from a voice
+    x = window_input(semantic, 209, coarse, step=60, history=630)
+    assert x.shape == (1, 256 + 1 + 630)
+    first = 20  # the aligned position 209 + round(60 / 3.006), less floor(630 / 3.006) = 209
+    assert torch.equal(x[0, : 250 - first], torch.arange(first, 250)) and (x[0, 250 - first : 256] == 12_048).all()
+    assert x[0, 256] == 12_050 and torch.equal(x[0, 257:], coarse[0, -630:])
+    assert torch.equal(window_input(semantic, 209, coarse[:, :100], step=0, history=630)[0, 257:], coarse[0, :100])
+    assert [codebook_ids(s) for s in (0, 1, 6)] == [slice(10_000, 11_024), slice(11_024, 12_048), slice(10_000, 11_024)]
+
+
 @pytest.mark.parametrize("with_voice", [False, True])
 def test_coarse_shapes_and_ranges(models, voice, with_voice):
     semantic = torch.randint(0, 10_000, (70,))
@@ -103,12 +128,15 @@ def test_coarse_shapes_and_ranges(models, voice, with_voice):
     assert codes.dtype == torch.int64 and codes.min() >= 0 and codes.max() < 1024
 
 
-def test_coarse_cache_matches_full_recompute_across_windows(models, voice):
-    semantic = torch.randint(0, 10_000, (50,), generator=gen(3))
+@pytest.mark.parametrize(("lengths", "sampling"), [((50,), GREEDY), ((50, 31), WARM)])
+def test_coarse_cache_matches_full_recompute_across_windows(models, voice, lengths, sampling):
+    semantic = [torch.randint(0, 10_000, (n,), generator=gen(3)) for n in lengths]
+    seeds = range(1, len(lengths) + 1)
     args = dict(window=20, history=200)  # several windows
-    cached = generate_coarse(models["coarse"], [semantic], voice, GREEDY, use_cache=True, **args)
-    plain = generate_coarse(models["coarse"], [semantic], voice, GREEDY, use_cache=False, **args)
-    assert torch.equal(cached[0], plain[0])
+    cached = generate_coarse(models["coarse"], semantic, voice, sampling, generators=[gen(s) for s in seeds], **args)
+    for b, seed in enumerate(seeds):
+        plain = plain_coarse(models["coarse"], semantic[b], voice, sampling, generator=gen(seed), **args)
+        assert torch.equal(cached[b], plain)
 
 
 @pytest.mark.parametrize("n_frames", [40, 1500])
