@@ -30,6 +30,7 @@ TAGS_HINT = (
     "the speaker. Long texts are split into segments (see Advanced)."
 )
 STAGES = ("text", "coarse", "fine", "decode")
+SUGGESTIONS = 3  # voices named in the note about a voice that is not one
 
 
 @dataclass
@@ -60,6 +61,7 @@ def generate_tab(
                 allow_custom_value=True,  # a voice saved after this page was built; checked by the engine
                 elem_id="voice",
             )
+            voice_note = gr.Markdown(visible=False, elem_id="voice-note")
             voice_file = gr.File(label="…or a voice file (.npz), used instead", file_types=[".npz"], type="filepath")
             controls = simple_controls()
     with gr.Accordion("Advanced", open=False):
@@ -103,6 +105,14 @@ def generate_tab(
         api_name="generate",
         concurrency_id="engine",
         concurrency_limit=1,
+    )
+    voice.change(
+        handler(check_voice_choice, studio),
+        voice,
+        voice_note,
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
     )
     cancel_button.click(cancel, session, status, queue=False, api_name="cancel", cancels=[generated])
     plan_button.click(handler(show_segments, studio), [text], segments, inputs_kwargs=controls, api_name="plan")
@@ -156,6 +166,23 @@ def cancel(session: Session) -> str | dict:
     stopped = session.stop()
     session.finish()  # the browser also ends the run's handler, which may never reach its own finish
     return "Cancelled." if stopped else gr.skip()
+
+
+def check_voice_choice(studio: Studio, voice: str | None) -> gr.Markdown:
+    """The note under the voice picker: nothing for a voice there is, else what is wrong (a name
+    typed halfway) and voices whose names have what was typed."""
+    try:
+        studio.check_voice(voice)
+    except InputError as e:
+        typed = str(voice).strip().lower()
+        like = [value for _, value in studio.voice_choices() if typed in value.lower() and value != NO_VOICE]
+        note = f"⚠️ {e}"
+        if like:
+            note += (
+                "  \nDid you mean " + ", ".join(like[:SUGGESTIONS]) + (", …" if len(like) > SUGGESTIONS else "") + "?"
+            )
+        return gr.Markdown(note, visible=True)
+    return gr.Markdown(visible=False)
 
 
 def show_segments(studio: Studio, text: str, **form) -> gr.Dataframe:

@@ -1,0 +1,86 @@
+"""The Generate tab in headless Chromium (issue 13, items 5-9): what the page says and shows before, while
+and after a generation, on the tiny models (noise that never stops early: durations are capped)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+from .conftest import HOST, Served
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+TIMEOUT_MS = 60_000  # how long to wait for a state of the page before failing
+PHONE, LAPTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
+SENTENCES = "This is one of many sentences, each a segment of its own. "
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def open_page(browser, served: Served):
+    """open_page(viewport=LAPTOP): a new tab of its own (its own session) on the app."""
+    contexts = []
+
+    def open_page(viewport: dict = LAPTOP):
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route("**/*", _only_this_machine)
+        page.goto(served.url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def _only_this_machine(route) -> None:
+    if urlparse(route.request.url).hostname == HOST or route.request.url.startswith("data:"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def set_max_duration(page, seconds: str) -> None:
+    page.get_by_role("button", name="Advanced").click()
+    page.locator("#max-duration input").fill(seconds)
+    page.locator("#max-duration input").press("Tab")
+
+
+def generate(page, text: str, max_seconds: str = "0.2") -> None:
+    page.locator("#text textarea").fill(text)
+    set_max_duration(page, max_seconds)
+    page.locator("#generate").click()
+
+
+# Item 9: the voice picker, the Segments table, the seed boxes, the Download box
+
+
+def test_a_voice_that_is_not_one_is_said_at_once(open_page):
+    page = open_page()
+    picker, note = page.locator("#voice input"), page.locator("#voice-note")
+    picker.click()
+    picker.fill("de")
+    picker.press("Tab")
+    playwright.expect(note).to_contain_text("No voice named 'de'")
+    playwright.expect(note).to_contain_text("v2/de_speaker_0")  # what the user may have meant
+    picker.click()
+    picker.fill("v2/de_speaker_3")
+    page.get_by_role("option", name="German › v2/de_speaker_3").click()
+    playwright.expect(note).to_be_hidden()
