@@ -84,3 +84,34 @@ def test_a_voice_that_is_not_one_is_said_at_once(open_page):
     picker.fill("v2/de_speaker_3")
     page.get_by_role("option", name="German › v2/de_speaker_3").click()
     playwright.expect(note).to_be_hidden()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_the_segments_table_shows_its_seconds_whole(open_page, viewport):
+    page = open_page(viewport)
+    page.locator("#text textarea").fill(SENTENCES * 4)
+    page.get_by_role("button", name="Show segments").click()
+    header = page.locator("#segments th").filter(has_text="seconds")
+    header.wait_for()
+    page.locator("#segments").scroll_into_view_if_needed()
+    fits = page.evaluate(
+        """() => {
+            const table = document.querySelector('#segments');
+            const box = table.getBoundingClientRect();
+            const th = [...table.querySelectorAll('th')].find(th => th.innerText.includes('seconds'));
+            const column = [...th.parentElement.children].indexOf(th);
+            const cells = [th, ...[...table.querySelectorAll('tbody tr')].map(tr => tr.children[column])];
+            const inside = cells.every(c => c.getBoundingClientRect().right <= box.right + 1
+                                         && c.getBoundingClientRect().left >= box.left - 1);
+            // the word "seconds" on one line, not broken into "seco" / "nds"
+            const text = [...th.querySelectorAll('*')].map(e => e.firstChild)
+                .find(n => n && n.nodeType === 3 && n.textContent.includes('seconds'));
+            const range = document.createRange();
+            const at = text.textContent.indexOf('seconds');
+            range.setStart(text, at);
+            range.setEnd(text, at + 'seconds'.length);
+            const rows = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+            return {inside, lines: rows.size, cells: cells.length};
+        }"""
+    )
+    assert fits["inside"] and fits["lines"] == 1 and fits["cells"] >= 2  # the header and the rows shown

@@ -30,6 +30,7 @@ TAGS_HINT = (
     "the speaker. Long texts are split into segments (see Advanced)."
 )
 STAGES = ("text", "coarse", "fine", "decode")
+SEGMENT_COLUMNS = ["12%", "63%", "25%"]  # so "≈ seconds" fits on one line, on a phone too
 SUGGESTIONS = 3  # voices named in the note about a voice that is not one
 
 
@@ -86,7 +87,13 @@ def generate_tab(
         download = gr.File(label="Download", interactive=False)
         seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
     segments = gr.Dataframe(
-        headers=["#", "Text", "≈ seconds"], label="Segments", interactive=False, visible=False, wrap=True
+        headers=["#", "Text", "≈ seconds"],
+        label="Segments",
+        interactive=False,
+        visible=False,
+        wrap=True,
+        column_widths=SEGMENT_COLUMNS,
+        elem_id="segments",
     )
     with gr.Row():
         voice_name = gr.Textbox(label="Save this generation's voice as", placeholder="a name", scale=3)
