@@ -16,6 +16,8 @@ class Session:
         self.cancel = threading.Event()
         self.active = False
         self.last_entry: str | None = None  # history id of the last generation, for "Save as voice"
+        self.last_seed: int | None = None  # its seed, for the Seed box when Random is unticked
+        self.made: str | None = None  # history id of what the generation requested last made (None so far)
 
     def __deepcopy__(self, memo: dict) -> Session:
         # Gradio deep-copies a State's initial value for each new tab: give each a fresh session
@@ -25,6 +27,7 @@ class Session:
     def request(self) -> None:
         self.cancel = threading.Event()  # a new one: a cancelled run still ending keeps its own, set
         self.active = True
+        self.made = None
 
     def start(self) -> None:
         """The generation runs now (API callers start here without a request)."""

@@ -115,3 +115,36 @@ def test_the_segments_table_shows_its_seconds_whole(open_page, viewport):
         }"""
     )
     assert fits["inside"] and fits["lines"] == 1 and fits["cells"] >= 2  # the header and the rows shown
+
+
+def test_no_seed_shows_that_is_not_used(open_page):
+    page = open_page()
+    seed, used = page.locator("#seed input"), page.locator("#seed-used input")
+    random = page.locator("#random-seed input")
+    assert random.is_checked() and not seed.is_visible()  # not a 0 that Random ignores
+    assert not used.is_visible()  # not "Seed used: 0" before any generation
+    random.uncheck()
+    playwright.expect(seed).to_be_visible()
+    seed.fill("7")
+    generate(page, "Hello there.")
+    playwright.expect(page.locator("#status")).to_contain_text("Done")
+    playwright.expect(used).to_have_value("7")
+
+    random.check()
+    playwright.expect(seed).to_be_hidden()
+    page.locator("#generate").click()
+    playwright.expect(page.locator("#status")).to_contain_text("Done")
+    playwright.expect(used).to_be_visible()
+    heard = used.input_value()
+    random.uncheck()
+    playwright.expect(seed).to_have_value(heard)  # untick Random to keep the seed just heard
+
+
+def test_the_download_box_appears_with_a_file(open_page):
+    page = open_page()
+    download = page.locator("#download")
+    assert not download.is_visible()  # no tall empty box before anything was made
+    generate(page, "Hello there.")
+    playwright.expect(page.locator("#status")).to_contain_text("Done")
+    playwright.expect(download).to_contain_text(".wav")
+    assert download.bounding_box()["height"] < 200

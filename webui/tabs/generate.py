@@ -83,8 +83,8 @@ def generate_tab(
             elem_id="live",
         )
         result = gr.Audio(label="The whole generation", interactive=False, buttons=["download"], elem_id="result")
-    with gr.Row():
-        download = gr.File(label="Download", interactive=False)
+    with gr.Row(visible=False) as made:  # shown with a generation's file and seed, never empty or at 0
+        download = gr.File(label="Download", interactive=False, elem_id="download")
         seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
     segments = gr.Dataframe(
         headers=["#", "Text", "≈ seconds"],
@@ -101,7 +101,7 @@ def generate_tab(
     saved = gr.Markdown(label="Saved")
 
     requested = generate_button.click(
-        lambda s: s.request(), session, None, queue=False, api_visibility="private", show_progress="hidden"
+        request, session, made, queue=False, api_visibility="private", show_progress="hidden"
     )
     generated = requested.then(
         handler(generate, studio, sessions),
@@ -113,6 +113,7 @@ def generate_tab(
         concurrency_id="engine",
         concurrency_limit=1,
     )
+    generated.then(show_made, session, made, queue=False, api_visibility="private", show_progress="hidden")
     voice.change(
         handler(check_voice_choice, studio),
         voice,
@@ -121,6 +122,10 @@ def generate_tab(
         api_visibility="private",
         show_progress="hidden",
     )
+    random_seed, seed = controls["random_seed"], controls["seed"]
+    private = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    random_seed.change(lambda random: gr.Number(visible=not random), random_seed, seed, **private)
+    random_seed.input(seed_box, [random_seed, seed, session], seed, **private)
     cancel_button.click(cancel, session, status, queue=False, api_name="cancel", cancels=[generated])
     plan_button.click(handler(show_segments, studio), [text], segments, inputs_kwargs=controls, api_name="plan")
     saving = save_button.click(handler(save_voice, studio), [voice_name, session], saved, api_name="save_voice")
@@ -160,7 +165,8 @@ def generate(
                 yield _segment_done(event), encode_audio(event.audio, SAMPLE_RATE, "wav"), *_unchanged(3)
             else:
                 entry = studio.save_output(event, audio_format, voice_file)
-                session.last_entry = entry.id
+                session.last_entry = session.made = entry.id
+                session.last_seed = event.seed
                 yield _summary(event), gr.skip(), str(entry.audio), str(entry.audio), event.seed
     except Cancelled:
         yield "Cancelled.", *_unchanged(4)
@@ -190,6 +196,26 @@ def check_voice_choice(studio: Studio, voice: str | None) -> gr.Markdown:
             )
         return gr.Markdown(note, visible=True)
     return gr.Markdown(visible=False)
+
+
+def seed_box(random_seed: bool, seed: float | None, session: Session) -> gr.Number:
+    """The Seed box when the user ticks or unticks Random: hidden while it is ticked; unticked, it holds
+    the seed of this tab's last generation (to keep the voice just heard), else the seed it held."""
+    if random_seed:
+        return gr.Number(visible=False)
+    return gr.Number(value=session.last_seed if session.last_seed is not None else seed, visible=True)
+
+
+def request(session: Session) -> gr.Row:
+    """Generate was pressed: the generation is requested (so Cancel works while it waits), and the last
+    one's file and seed make way for this one's."""
+    session.request()
+    return gr.Row(visible=False)
+
+
+def show_made(session: Session) -> gr.Row:
+    """The file and the seed, once this generation made them (not after a cancel or an error)."""
+    return gr.Row(visible=session.made is not None)
 
 
 def show_segments(studio: Studio, text: str, **form) -> gr.Dataframe:
