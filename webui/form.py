@@ -127,7 +127,7 @@ def form_from_options(options: GenerationOptions) -> dict[str, Any]:
     values.pop("split")
     values.update({SPLIT_PREFIX + f.name: getattr(options.split, f.name) for f in dataclasses.fields(SplitOptions)})
     values["random_seed"] = options.seed is None
-    values["seed"] = options.seed  # None (an empty box) with random_seed
+    values["seed"] = options.seed if options.seed is not None else 0  # with random_seed the box is hidden
     values.update({name: 0 for name in ZERO_IS_OFF if values[name] is None})
     return values
 
