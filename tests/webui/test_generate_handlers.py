@@ -3,12 +3,15 @@ Studio (tiny models), without any Blocks (issue 13, items 5-9)."""
 
 from __future__ import annotations
 
+import gradio as gr
 import pytest
 
-from core.errors import InputError
+from core.errors import InputError, ModelFileError
 from core.options import GenerationOptions
 from webui.form import form_from_options, options_from_form
-from webui.studio import Studio
+from webui.session import Session, Sessions
+from webui.studio import NO_VOICE, Studio
+from webui.tabs import generate
 
 FAST = GenerationOptions(seed=5, max_duration_s=0.2)  # tiny models never stop on their own
 
@@ -23,3 +26,50 @@ def test_an_empty_seed_without_random_is_a_mistake_not_a_random_seed():
     with pytest.raises(InputError, match="Type a seed, or tick Random seed") as error:
         options_from_form(form | {"random_seed": False, "seed": None})  # the box emptied
     assert error.value.field == "seed"
+
+
+def check(studio: Studio, session: Session, text: str = "Hello.", voice: str = NO_VOICE, run: int = 0, **changes):
+    form = form_from_options(FAST) | changes
+    return generate.check(studio, Sessions(), text, voice, session, None, run, **form)
+
+
+@pytest.mark.parametrize(
+    ("text", "voice", "changes", "words"),
+    [
+        ("  ", NO_VOICE, {}, "The text is empty"),
+        ("Hi.", "de", {}, "No voice named 'de'"),
+        ("Hi.", NO_VOICE, {"coarse_window": 2.5}, "whole number"),
+        ("Hi.", NO_VOICE, {"random_seed": False, "seed": None}, "Type a seed"),
+    ],
+)
+def test_check_says_a_mistake_in_the_status_and_starts_nothing(studio, text, voice, changes, words):
+    session = Session()
+    status, made, run = check(studio, session, text, voice, **changes)
+    assert status.startswith("⚠️") and words in status
+    assert made == run == gr.skip() and not session.active  # the last result stays; nothing waits
+
+
+def test_check_lets_a_good_generation_start_once(studio):
+    session = Session()
+    status, made, run = check(studio, session, run=3)
+    assert status == "Starting…" and made.visible is False and run == 4 and session.active and session.in_page
+    status, made, run = check(studio, session, run=4)  # pressed again while it waits or runs
+    assert "under way" in status and made == run == gr.skip()
+
+
+def test_an_error_of_a_generation_of_the_page_ends_in_its_status(studio, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ModelFileError("The coarse model file is damaged.")
+
+    monkeypatch.setattr(studio.engine, "generate", broken)
+    session = Session()
+    check(studio, session)
+    outputs = []
+    with pytest.raises(gr.Error, match="damaged") as error:
+        for value in generate.generate(studio, Sessions(), "Hello.", NO_VOICE, session, **form_from_options(FAST)):
+            outputs.append(value)
+    assert error.value.visible is False  # no toast: the status line says it
+    assert [value[0] for value in outputs] == ["Starting…", "⚠️ **Not generated.** The coarse model file is damaged."]
+    assert not session.active
+    with pytest.raises(ModelFileError):  # an API caller (no check) gets the error itself
+        list(generate.generate(studio, Sessions(), "Hello.", NO_VOICE, Session(), **form_from_options(FAST)))

@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from core.errors import ModelFileError
+
 from .conftest import HOST, Served
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -19,6 +21,7 @@ PHONE, LAPTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 SENTENCES = "This is one of many sentences, each a segment of its own. "
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+playwright.expect.set_options(timeout=TIMEOUT_MS)  # not 5 s: a busy machine generates slowly
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,38 @@ def generate(page, text: str, max_seconds: str = "0.2") -> None:
     page.locator("#text textarea").fill(text)
     set_max_duration(page, max_seconds)
     page.locator("#generate").click()
+
+
+# Item 6: errors where the result would be, the status line true
+
+
+def test_a_mistake_is_said_in_the_status_line_at_once(open_page):
+    page = open_page()
+    status = page.locator("#status")
+    page.locator("#generate").click()  # no text
+    playwright.expect(status).to_contain_text("The text is empty")
+    page.locator("#text textarea").fill("Hello there.")
+    page.locator("#voice input").fill("de")
+    page.locator("#voice input").press("Tab")
+    page.locator("#generate").click()
+    playwright.expect(status).to_contain_text("No voice named 'de'")
+    assert page.locator(".toast-body").count() == 0
+
+
+def test_an_error_while_generating_ends_in_the_status_line(open_page, served, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ModelFileError("The coarse model file is damaged: delete it and download it again.")
+
+    monkeypatch.setattr(served.engine, "generate", broken)
+    page = open_page()
+    generate(page, "Hello there.")
+    status = page.locator("#status")
+    playwright.expect(status).to_contain_text("The coarse model file is damaged")
+    assert "Starting" not in status.inner_text()
+    page.get_by_role("tab", name="Clone").click()
+    assert page.locator(".toast-body").count() == 0  # the error stays on the Generate tab, said once
+    page.get_by_role("tab", name="Generate").click()
+    playwright.expect(status).to_contain_text("The coarse model file is damaged")
 
 
 # Item 9: the voice picker, the Segments table, the seed boxes, the Download box

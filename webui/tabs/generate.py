@@ -10,9 +10,10 @@ import gradio as gr
 from core.audio import encode_audio
 from core.constants import SAMPLE_RATE
 from core.engine import GenerationResult, Progress, SegmentResult
-from core.errors import Cancelled, InputError
+from core.errors import BarkError, Cancelled, InputError
 from core.outputs import estimate_seconds
 
+from ..errors import UNEXPECTED
 from ..form import advanced_controls, options_from_form, simple_controls
 from ..session import Session, Sessions
 from ..studio import NO_VOICE, Studio
@@ -32,6 +33,7 @@ TAGS_HINT = (
 STAGES = ("text", "coarse", "fine", "decode")
 SEGMENT_COLUMNS = ["12%", "63%", "25%"]  # so "≈ seconds" fits on one line, on a phone too
 SUGGESTIONS = 3  # voices named in the note about a voice that is not one
+PRIVATE = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}  # the page's own small events
 
 
 @dataclass
@@ -100,10 +102,17 @@ def generate_tab(
         save_button = gr.Button("Save as voice", scale=1)
     saved = gr.Markdown(label="Saved")
 
-    requested = generate_button.click(
-        request, session, made, queue=False, api_visibility="private", show_progress="hidden"
+    # Generate is checked at once, before the queue (a mistake is said in the status line, not after a
+    # wait); the check counts `run` up when the generation may start, and its change starts it.
+    run = gr.Number(0, visible=False)
+    generate_button.click(
+        handler(check, studio, sessions),
+        [text, voice, session, voice_file, run],
+        [status, made, run],
+        inputs_kwargs=controls,
+        **PRIVATE,
     )
-    generated = requested.then(
+    generated = run.change(
         handler(generate, studio, sessions),
         inputs=[text, voice, session, voice_file, audio_format],
         inputs_kwargs=controls,
@@ -113,19 +122,11 @@ def generate_tab(
         concurrency_id="engine",
         concurrency_limit=1,
     )
-    generated.then(show_made, session, made, queue=False, api_visibility="private", show_progress="hidden")
-    voice.change(
-        handler(check_voice_choice, studio),
-        voice,
-        voice_note,
-        queue=False,
-        api_visibility="private",
-        show_progress="hidden",
-    )
+    generated.then(show_made, session, made, **PRIVATE)
+    voice.change(handler(check_voice_choice, studio), voice, voice_note, **PRIVATE)
     random_seed, seed = controls["random_seed"], controls["seed"]
-    private = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-    random_seed.change(lambda random: gr.Number(visible=not random), random_seed, seed, **private)
-    random_seed.input(seed_box, [random_seed, seed, session], seed, **private)
+    random_seed.change(lambda random: gr.Number(visible=not random), random_seed, seed, **PRIVATE)
+    random_seed.input(seed_box, [random_seed, seed, session], seed, **PRIVATE)
     cancel_button.click(cancel, session, status, queue=False, api_name="cancel", cancels=[generated])
     plan_button.click(handler(show_segments, studio), [text], segments, inputs_kwargs=controls, api_name="plan")
     saving = save_button.click(handler(save_voice, studio), [voice_name, session], saved, api_name="save_voice")
@@ -152,6 +153,22 @@ def generate(
     """Generate speech; yields each segment's audio as it finishes, then the whole file."""
     # Each value: (status, the segment's audio, the whole audio, its download, the seed used);
     # gr.skip() leaves one as it is. (Docstrings of handlers are the API page's descriptions.)
+    # In the page, an error ends in the status line (where the result would be), not in a toast.
+    try:
+        yield from _generate(studio, sessions, text, voice, session, voice_file, audio_format, request, progress, form)
+    except BarkError as e:
+        if not session.in_page:
+            raise
+        message = studio.redact(str(e))
+        yield _error(message), *_unchanged(4)
+        raise gr.Error(message, visible=False, print_exception=False) from e
+    except Exception as e:
+        if session.in_page:
+            yield _error(UNEXPECTED.format(type(e).__name__)), *_unchanged(4)
+        raise  # logged, and said in a toast, by webui.errors.user_errors
+
+
+def _generate(studio, sessions, text, voice, session, voice_file, audio_format, request, progress, form):
     options = options_from_form(form)
     prompt = studio.read_voice_file(voice_file) if voice_file else voice
     session.start()
@@ -206,11 +223,34 @@ def seed_box(random_seed: bool, seed: float | None, session: Session) -> gr.Numb
     return gr.Number(value=session.last_seed if session.last_seed is not None else seed, visible=True)
 
 
-def request(session: Session) -> gr.Row:
-    """Generate was pressed: the generation is requested (so Cancel works while it waits), and the last
-    one's file and seed make way for this one's."""
-    session.request()
-    return gr.Row(visible=False)
+def check(
+    studio: Studio,
+    sessions: Sessions,
+    text: str,
+    voice: str,
+    session: Session,
+    voice_file: str | None,
+    run: float,
+    request: gr.Request = None,
+    **form,
+) -> tuple:
+    """Generate was pressed: (status, the file-and-seed row, run). What the generation would refuse
+    (its options, voice and text) is said in the status line at once; else the generation is requested
+    (so Cancel works while it waits), the last one's file and seed make way, and `run` counts up."""
+    if session.active:
+        return "A generation of this tab is under way: wait for it, or press Cancel.", gr.skip(), gr.skip()
+    try:
+        options = options_from_form(form)
+        if voice_file:
+            studio.read_voice_file(voice_file)
+        else:
+            studio.check_voice(voice)
+        studio.plan(text, options)
+    except BarkError as e:
+        return _error(studio.redact(str(e))), gr.skip(), gr.skip()
+    session.request(in_page=True)
+    sessions.track(request.session_hash if request is not None else None, session)
+    return "Starting…", gr.Row(visible=False), (run or 0) + 1
 
 
 def show_made(session: Session) -> gr.Row:
@@ -231,6 +271,10 @@ def save_voice(studio: Studio, name: str, session: Session) -> str:
         raise InputError("Generate something first; then its voice can be saved.")
     info = studio.save_voice(session.last_entry, name)
     return f"Saved the voice **{info.name}**: it is in the voice picker now."
+
+
+def _error(message: str) -> str:
+    return f"⚠️ **Not generated.** {message}"
 
 
 def _unchanged(n: int) -> list[dict]:
