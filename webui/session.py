@@ -19,6 +19,7 @@ class Session:
         self.last_seed: int | None = None  # its seed, for the Seed box when Random is unticked
         self.made: str | None = None  # history id of what the generation requested last made (None so far)
         self.in_page = False  # requested by the page's Generate (not an API call): errors go to its status
+        self.confirmed: str | None = None  # the long text the user said yes to (asked once per text)
 
     def __deepcopy__(self, memo: dict) -> Session:
         # Gradio deep-copies a State's initial value for each new tab: give each a fresh session

@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import statistics
 import sys
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
+from core.constants import SEMANTIC_RATE_HZ
 from core.engine import Engine, EngineSettings, GenerationResult, Progress, ProgressCallback, SegmentResult
 from core.errors import Cancelled, InputError
 from core.library import VoiceInfo, sanitize_voice_name
@@ -33,12 +36,14 @@ from core.options import GenerationOptions
 from core.outputs import (
     OutputEntry,
     delete_output,
+    estimate_seconds,
     get_output,
     list_outputs,
     recover_outputs,
     write_outputs,
 )
 from core.presets import is_preset, presets_by_language
+from core.semantic import max_semantic_tokens
 from core.textsplit import Segment
 from core.voice import VoicePrompt
 
@@ -49,6 +54,7 @@ MAX_VOICE_UPLOAD_BYTES = 16 * 1024 * 1024  # a real prompt is a few hundred KiB
 CLONE_SAMPLE_TEXT = "Hello! This is how my new voice sounds."
 
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
+SPEED_SAMPLES = 10  # the last finished generations the speed is measured over
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,39 @@ class VoiceSample:
     info: VoiceInfo
     audio: np.ndarray  # float32 at sample_rate
     sample_rate: int
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a generation would make, before it runs."""
+
+    segments: list[Segment]
+    seconds: list[float]  # about how much audio each makes: Bark speaks ~14 characters a second, up to its cap
+    audio_s: float  # their sum
+    work_s: float | None  # about how long it takes at the measured speed; None before any measurement
+    measured: int  # how many finished generations work_s comes from
+
+
+class Speed:
+    """How fast this server generates: seconds of work per second of audio, the median of its last
+    finished generations (from either door; the first one includes loading the models)."""
+
+    def __init__(self) -> None:
+        self._ratios: deque[float] = deque(maxlen=SPEED_SAMPLES)
+        self._lock = threading.Lock()
+
+    def record(self, result: GenerationResult) -> None:
+        if result.duration_s > 0 and result.compute_s > 0:
+            with self._lock:
+                self._ratios.append(result.compute_s / result.duration_s)
+
+    def measure(self, audio_s: float) -> tuple[float | None, int]:
+        """(about how long `audio_s` seconds of audio take, None before any measurement; how many
+        generations that comes from)."""
+        with self._lock:
+            if not self._ratios:
+                return None, 0
+            return statistics.median(self._ratios) * audio_s, len(self._ratios)
 
 
 class Studio:
@@ -81,6 +120,7 @@ class Studio:
         self.allow_paths = allow_paths
         self.redact = folder_redactor(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
+        self.speed = Speed()  # measured from this process's generations, for estimates
         if self.output_dir is not None:
             recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 
@@ -110,6 +150,13 @@ class Studio:
         options) that cannot be generated."""
         return self.engine.plan(text, options, options.seed or 0)
 
+    def estimate(self, text: str, options: GenerationOptions) -> Estimate:
+        """The plan of a generation, with about how much audio it makes and how long that takes here."""
+        segments = self.plan(text, options)
+        longest = max_semantic_tokens(options.max_duration_s) / SEMANTIC_RATE_HZ  # Bark's cap, or the option's
+        seconds = [min(estimate_seconds(s), longest) for s in segments]
+        return Estimate(segments, seconds, sum(seconds), *self.speed.measure(sum(seconds)))
+
     def read_voice_file(self, path: str | os.PathLike) -> VoicePrompt:
         """A voice prompt uploaded from the browser, validated."""
         path = Path(path)
@@ -131,8 +178,11 @@ class Studio:
         on_segment: Callable[[SegmentResult], None] | None = None,
     ) -> GenerationResult:
         """Generate `text` in `voice` (a name check_voice accepts, or an uploaded prompt); `cancel`
-        stops it within a step, `on_segment` gets each segment as soon as its audio is ready."""
-        return self.engine.generate(text, voice, options, progress, cancel, allow_paths=False, on_segment=on_segment)
+        stops it within a step, `on_segment` gets each segment as soon as its audio is ready. Its time,
+        when it finishes, measures the speed that estimates use."""
+        result = self.engine.generate(text, voice, options, progress, cancel, allow_paths=False, on_segment=on_segment)
+        self.speed.record(result)
+        return result
 
     def stream(
         self,

@@ -29,8 +29,11 @@ def test_an_empty_seed_without_random_is_a_mistake_not_a_random_seed():
 
 
 def check(studio: Studio, session: Session, text: str = "Hello.", voice: str = NO_VOICE, run: int = 0, **changes):
+    """What the page's Generate button gets: (status, the file-and-seed row, run, the confirm row, its
+    button, the segments table)."""
+    confirmed = changes.pop("confirmed", False)
     form = form_from_options(FAST) | changes
-    return generate.check(studio, Sessions(), text, voice, session, None, run, **form)
+    return generate.check(studio, Sessions(), confirmed, text, voice, session, None, run, **form)
 
 
 @pytest.mark.parametrize(
@@ -44,16 +47,16 @@ def check(studio: Studio, session: Session, text: str = "Hello.", voice: str = N
 )
 def test_check_says_a_mistake_in_the_status_and_starts_nothing(studio, text, voice, changes, words):
     session = Session()
-    status, made, run = check(studio, session, text, voice, **changes)
+    status, made, run, *_ = check(studio, session, text, voice, **changes)
     assert status.startswith("⚠️") and words in status
     assert made == run == gr.skip() and not session.active  # the last result stays; nothing waits
 
 
 def test_check_lets_a_good_generation_start_once(studio):
     session = Session()
-    status, made, run = check(studio, session, run=3)
+    status, made, run, *_ = check(studio, session, run=3)
     assert status == "Starting…" and made.visible is False and run == 4 and session.active and session.in_page
-    status, made, run = check(studio, session, run=4)  # pressed again while it waits or runs
+    status, made, run, *_ = check(studio, session, run=4)  # pressed again while it waits or runs
     assert "under way" in status and made == run == gr.skip()
 
 
@@ -73,3 +76,42 @@ def test_an_error_of_a_generation_of_the_page_ends_in_its_status(studio, monkeyp
     assert not session.active
     with pytest.raises(ModelFileError):  # an API caller (no check) gets the error itself
         list(generate.generate(studio, Sessions(), "Hello.", NO_VOICE, Session(), **form_from_options(FAST)))
+
+
+LONG = "This is one of many sentences, each a segment of its own. " * 50
+
+
+def test_an_estimate_is_measured_from_finished_generations(studio):
+    before = studio.estimate("One sentence. " * 30, FAST)
+    assert before.work_s is None and before.measured == 0  # said as unknown, not guessed
+    assert len(before.seconds) == len(before.segments) > 1
+    assert all(0 < s <= 0.21 for s in before.seconds)  # at most max_duration_s each
+    assert before.audio_s == pytest.approx(sum(before.seconds))
+    result = studio.generate("Hello.", None, FAST)
+    after = studio.estimate("One sentence. " * 30, FAST)
+    assert after.measured == 1
+    assert after.work_s == pytest.approx(after.audio_s * result.compute_s / result.duration_s)
+
+
+def test_a_long_text_is_shown_and_asked_about_once(studio):
+    session = Session()
+    status, made, run, confirm, yes, table = check(studio, session, LONG, run=1)
+    n = len(studio.plan(LONG, FAST))
+    assert n > generate.ASK_ABOVE_SEGMENTS
+    assert f"{n} segments, about " in status and "known once a generation has finished" in status
+    assert made == run == gr.skip() and not session.active  # nothing generates yet
+    assert confirm.visible and yes.value == f"Yes, generate all {n} segments"
+    assert table.visible and len(table.value["data"]) == n and table.label.startswith(f"Segments: {n} segments")
+
+    status, _, run, confirm, *_ = check(studio, session, LONG, run=1, confirmed=True)
+    assert status == "Starting…" and run == 2 and confirm.visible is False
+    session.finish()
+    assert check(studio, session, LONG, run=2)[2] == 3  # the same text again: not asked again
+    session.finish()
+    assert check(studio, session, LONG + " More.", run=3)[2] == gr.skip()  # another text: asked
+
+
+def test_show_segments_says_how_much_and_how_long(studio):
+    studio.generate("Hello.", None, FAST)
+    table = generate.show_segments(studio, "One sentence. " * 30, **form_from_options(FAST))
+    assert "about" in table.label and "to make here (measured over 1 generation)" in table.label

@@ -104,6 +104,28 @@ def test_an_error_while_generating_ends_in_the_status_line(open_page, served, mo
     playwright.expect(status).to_contain_text("The coarse model file is damaged")
 
 
+# Item 7: a long job is shown and asked about before it runs
+
+
+def test_a_long_text_is_shown_with_its_estimate_and_asked_about_once(open_page, served):
+    page = open_page()
+    status, confirm, table = page.locator("#status"), page.locator("#confirm"), page.locator("#segments")
+    made_before = len(list(served.output_dir.glob("*.json")))
+    generate(page, SENTENCES * 50)  # 25 segments
+    playwright.expect(status).to_contain_text("This is a long one: 25 segments, about")
+    playwright.expect(status).to_contain_text("of audio")
+    playwright.expect(table).to_contain_text("Segments: 25 segments")  # what it would make, before it runs
+    assert len(list(served.output_dir.glob("*.json"))) == made_before  # nothing generates meanwhile
+    page.get_by_role("button", name="Yes, generate all 25 segments").click()
+    playwright.expect(confirm).to_be_hidden()
+    playwright.expect(status).to_contain_text("Done")
+    assert "25 segment(s)" in status.inner_text()
+    page.locator("#generate").click()  # the same text again: asked once, so not again
+    playwright.expect(status).not_to_contain_text("Done")
+    playwright.expect(status).to_contain_text("Done")
+    assert len(list(served.output_dir.glob("*.json"))) == made_before + 2
+
+
 # Item 9: the voice picker, the Segments table, the seed boxes, the Download box
 
 

@@ -11,12 +11,11 @@ from core.audio import encode_audio
 from core.constants import SAMPLE_RATE
 from core.engine import GenerationResult, Progress, SegmentResult
 from core.errors import BarkError, Cancelled, InputError
-from core.outputs import estimate_seconds
 
 from ..errors import UNEXPECTED
 from ..form import advanced_controls, options_from_form, simple_controls
 from ..session import Session, Sessions
-from ..studio import NO_VOICE, Studio
+from ..studio import NO_VOICE, Estimate, Studio
 from .handler import handler
 
 EXAMPLES = [
@@ -33,6 +32,7 @@ TAGS_HINT = (
 STAGES = ("text", "coarse", "fine", "decode")
 SEGMENT_COLUMNS = ["12%", "63%", "25%"]  # so "≈ seconds" fits on one line, on a phone too
 SUGGESTIONS = 3  # voices named in the note about a voice that is not one
+ASK_ABOVE_SEGMENTS = 20  # a longer text is generated only once the user says yes (about 4 min of audio or more)
 PRIVATE = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}  # the page's own small events
 
 
@@ -75,6 +75,9 @@ def generate_tab(
         cancel_button = gr.Button("Cancel", variant="stop")
         plan_button = gr.Button("Show segments")
     status = gr.Markdown(label="Status", elem_id="status")
+    with gr.Row(visible=False, elem_id="confirm") as confirm_row:  # a long text: asked once before it runs
+        confirm_button = gr.Button("Yes, generate it", variant="primary", elem_id="confirm-yes")
+        not_now_button = gr.Button("Not now", elem_id="confirm-no")
     with gr.Row():
         live = gr.Audio(
             label="Segments as they finish",
@@ -105,13 +108,15 @@ def generate_tab(
     # Generate is checked at once, before the queue (a mistake is said in the status line, not after a
     # wait); the check counts `run` up when the generation may start, and its change starts it.
     run = gr.Number(0, visible=False)
-    generate_button.click(
-        handler(check, studio, sessions),
-        [text, voice, session, voice_file, run],
-        [status, made, run],
-        inputs_kwargs=controls,
-        **PRIVATE,
-    )
+    for button, confirmed in [(generate_button, False), (confirm_button, True)]:
+        button.click(
+            handler(check, studio, sessions, confirmed),
+            [text, voice, session, voice_file, run],
+            [status, made, run, confirm_row, confirm_button, segments],
+            inputs_kwargs=controls,
+            **PRIVATE,
+        )
+    not_now_button.click(not_now, None, [status, confirm_row], **PRIVATE)
     generated = run.change(
         handler(generate, studio, sessions),
         inputs=[text, voice, session, voice_file, audio_format],
@@ -226,6 +231,7 @@ def seed_box(random_seed: bool, seed: float | None, session: Session) -> gr.Numb
 def check(
     studio: Studio,
     sessions: Sessions,
+    confirmed: bool,
     text: str,
     voice: str,
     session: Session,
@@ -234,23 +240,37 @@ def check(
     request: gr.Request = None,
     **form,
 ) -> tuple:
-    """Generate was pressed: (status, the file-and-seed row, run). What the generation would refuse
-    (its options, voice and text) is said in the status line at once; else the generation is requested
-    (so Cancel works while it waits), the last one's file and seed make way, and `run` counts up."""
+    """Generate (or, `confirmed`, "Yes, generate it") was pressed: (status, the file-and-seed row, run,
+    the confirm row, its Yes button, the segments table). What the generation would refuse (its
+    options, voice and text) is said in the status line at once; a text of more than ASK_ABOVE_SEGMENTS
+    segments is first shown with its estimate and asked about, once per text; else the generation is
+    requested (so Cancel works while it waits), the last one's file and seed make way, and `run`
+    counts up, which starts it."""
     if session.active:
-        return "A generation of this tab is under way: wait for it, or press Cancel.", gr.skip(), gr.skip()
+        return "A generation of this tab is under way: wait for it, or press Cancel.", *_unchanged(5)
     try:
         options = options_from_form(form)
         if voice_file:
             studio.read_voice_file(voice_file)
         else:
             studio.check_voice(voice)
-        studio.plan(text, options)
+        estimate = studio.estimate(text, options)
     except BarkError as e:
-        return _error(studio.redact(str(e))), gr.skip(), gr.skip()
+        return _error(studio.redact(str(e))), *_unchanged(5)
+    n = len(estimate.segments)
+    if confirmed:
+        session.confirmed = text
+    elif n > ASK_ABOVE_SEGMENTS and session.confirmed != text:
+        question = f"**This is a long one:** {_plan_summary(estimate)}. Generate it?"
+        yes = gr.Button(f"Yes, generate all {n} segments")
+        return question, gr.skip(), gr.skip(), gr.Row(visible=True), yes, _segments_table(estimate)
     session.request(in_page=True)
     sessions.track(request.session_hash if request is not None else None, session)
-    return "Starting…", gr.Row(visible=False), (run or 0) + 1
+    return "Starting…", gr.Row(visible=False), (run or 0) + 1, gr.Row(visible=False), gr.skip(), gr.skip()
+
+
+def not_now() -> tuple[str, gr.Row]:
+    return "Not generated: the text is as it was, to shorten or to generate later.", gr.Row(visible=False)
 
 
 def show_made(session: Session) -> gr.Row:
@@ -259,10 +279,36 @@ def show_made(session: Session) -> gr.Row:
 
 
 def show_segments(studio: Studio, text: str, **form) -> gr.Dataframe:
-    """The segments a generation would make, with estimated seconds, without generating."""
-    segments = studio.plan(text, options_from_form(form))
-    rows = [[n, s.clean, round(estimate_seconds(s), 1)] for n, s in enumerate(segments, 1)]
-    return gr.Dataframe(value=rows, visible=True)
+    """The segments a generation would make, with estimated seconds, without generating; its label says
+    how many, about how much audio and about how long that takes on this server."""
+    return _segments_table(studio.estimate(text, options_from_form(form)))
+
+
+def _segments_table(estimate: Estimate) -> gr.Dataframe:
+    rows = [
+        [n, s.clean, round(t, 1)] for n, (s, t) in enumerate(zip(estimate.segments, estimate.seconds, strict=True), 1)
+    ]
+    return gr.Dataframe(value=rows, visible=True, label=f"Segments: {_plan_summary(estimate)}")
+
+
+def _plan_summary(estimate: Estimate) -> str:
+    """'30 segments, about 4 min of audio, about 12 min to make here (measured over 3 generations)'."""
+    n = len(estimate.segments)
+    text = f"{n} segment{'s' if n != 1 else ''}, about {_about(estimate.audio_s)} of audio, "
+    if estimate.work_s is None:
+        return text + "how long it takes here is known once a generation has finished on this server"
+    over = f"{estimate.measured} generation{'s' if estimate.measured != 1 else ''}"
+    return text + f"about {_about(estimate.work_s)} to make here (measured over {over})"
+
+
+def _about(seconds: float) -> str:
+    """A duration for people: '8 s', '4 min', '2 h 10 min'."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")
 
 
 def save_voice(studio: Studio, name: str, session: Session) -> str:
