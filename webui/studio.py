@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ CLONE_SAMPLE_TEXT = "Hello! This is how my new voice sounds."
 
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
 SPEED_SAMPLES = 10  # the last finished generations the speed is measured over
+SEGMENT_STAGES = ("text", "coarse", "fine", "decode")  # what each segment goes through, in order
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,40 @@ class Speed:
             if not self._ratios:
                 return None, 0
             return statistics.median(self._ratios) * audio_s, len(self._ratios)
+
+
+@dataclass(eq=False)
+class Job:
+    """One generation as others may watch it: its estimate and, once it has the engine, when it started
+    and its last progress report (written by the generation's thread, read by any)."""
+
+    estimate: Estimate
+    started_at: float | None = None  # time.monotonic()
+    progress: Progress | None = None
+
+    @property
+    def fraction(self) -> float:
+        """How much of it is done, 0..1."""
+        return progress_fraction(self.progress) if self.progress is not None else 0.0
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started_at if self.started_at is not None else 0.0
+
+    def left_s(self) -> float | None:
+        """About how long until it ends: from its own progress once it has made some, else from the
+        measured speed; None when neither tells."""
+        if self.fraction >= 0.05:
+            return self.elapsed_s() * (1 - self.fraction) / self.fraction
+        if self.estimate.work_s is None:
+            return None
+        return max(0.0, self.estimate.work_s - self.elapsed_s())
+
+
+def progress_fraction(p: Progress) -> float:
+    """How much of a whole generation is done (0..1) at one of the engine's progress reports."""
+    stage = SEGMENT_STAGES.index(p.stage) if p.stage in SEGMENT_STAGES else 0
+    within = (stage + (p.step / p.total if p.total else 1.0)) / len(SEGMENT_STAGES)
+    return (p.segment + p.count * within) / max(p.segments, 1)
 
 
 class Studio:
@@ -176,11 +212,21 @@ class Studio:
         cancel: threading.Event | None = None,
         progress: ProgressCallback | None = None,
         on_segment: Callable[[SegmentResult], None] | None = None,
+        job: Job | None = None,
     ) -> GenerationResult:
         """Generate `text` in `voice` (a name check_voice accepts, or an uploaded prompt); `cancel`
-        stops it within a step, `on_segment` gets each segment as soon as its audio is ready. Its time,
-        when it finishes, measures the speed that estimates use."""
-        result = self.engine.generate(text, voice, options, progress, cancel, allow_paths=False, on_segment=on_segment)
+        stops it within a step, `on_segment` gets each segment as soon as its audio is ready, `job`
+        (if given) is kept up to date with its progress. Its time, when it finishes, measures the speed
+        that estimates use."""
+
+        def report(p: Progress) -> None:
+            if job is not None:
+                job.started_at = job.started_at or time.monotonic()
+                job.progress = p
+            if progress is not None:
+                progress(p)
+
+        result = self.engine.generate(text, voice, options, report, cancel, allow_paths=False, on_segment=on_segment)
         self.speed.record(result)
         return result
 
@@ -190,6 +236,7 @@ class Studio:
         voice: str | VoicePrompt | None,
         options: GenerationOptions,
         cancel: threading.Event,
+        job: Job | None = None,
     ) -> Iterator[Progress | SegmentResult | GenerationResult]:
         """Generate, yielding progress reports and each finished segment, then the whole result.
 
@@ -199,7 +246,7 @@ class Studio:
 
         def work() -> None:
             try:
-                result = self.generate(text, voice, options, cancel, events.put, on_segment=events.put)
+                result = self.generate(text, voice, options, cancel, events.put, on_segment=events.put, job=job)
                 events.put(result)
             except BaseException as e:  # handed to the caller's thread, raised there
                 events.put(e)

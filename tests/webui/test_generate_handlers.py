@@ -6,11 +6,12 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
+from core.engine import Progress
 from core.errors import InputError, ModelFileError
 from core.options import GenerationOptions
 from webui.form import form_from_options, options_from_form
 from webui.session import Session, Sessions
-from webui.studio import NO_VOICE, Studio
+from webui.studio import NO_VOICE, Job, Studio
 from webui.tabs import generate
 
 FAST = GenerationOptions(seed=5, max_duration_s=0.2)  # tiny models never stop on their own
@@ -95,7 +96,7 @@ def test_an_estimate_is_measured_from_finished_generations(studio):
 
 def test_a_long_text_is_shown_and_asked_about_once(studio):
     session = Session()
-    status, made, run, confirm, yes, table = check(studio, session, LONG, run=1)
+    status, made, run, confirm, yes, table, _ = check(studio, session, LONG, run=1)
     n = len(studio.plan(LONG, FAST))
     assert n > generate.ASK_ABOVE_SEGMENTS
     assert f"{n} segments, about " in status and "known once a generation has finished" in status
@@ -115,3 +116,29 @@ def test_show_segments_says_how_much_and_how_long(studio):
     studio.generate("Hello.", None, FAST)
     table = generate.show_segments(studio, "One sentence. " * 30, **form_from_options(FAST))
     assert "about" in table.label and "to make here (measured over 1 generation)" in table.label
+
+
+def test_the_progress_line_follows_the_generation_of_its_tab(studio):
+    session = Session()
+    line, timer = generate.show_progress(session)
+    assert line == "" and timer.active is False  # nothing runs: empty, and the timer stops
+    *_, timer = check(studio, session)
+    assert timer.active is True
+    line, timer = generate.show_progress(session)
+    assert "Waiting for the engine" in line and timer == gr.skip()
+    result = studio.generate("Hello.", None, FAST, job=session.job)  # as the tab's generation runs it
+    assert session.job.started_at is not None and session.job.progress.stage == "decode"
+    assert session.job.fraction == 1.0 and result.duration_s > 0
+    session.job.progress = Progress("coarse", 0, 2, 5, 10)
+    line, _ = generate.show_progress(session)
+    assert "Segment 1/2 · coarse · 19% · " in line and "so far, about" in line and 'value="0.188"' in line
+    session.finish()
+    assert generate.show_progress(session)[0] == ""
+
+
+def test_a_job_says_how_long_is_left_from_its_progress_or_the_measured_speed(studio):
+    estimate = studio.estimate("Hello.", FAST)
+    job = Job(estimate)
+    assert job.left_s() is None  # no speed measured, no progress: unknown
+    job.started_at, job.progress = 0.0, Progress("fine", 0, 1, 1, 2)  # 62% done after "elapsed" seconds
+    assert job.left_s() == pytest.approx(job.elapsed_s() * (1 - job.fraction) / job.fraction)

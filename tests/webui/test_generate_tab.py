@@ -3,7 +3,10 @@ and after a generation, on the tiny models (noise that never stops early: durati
 
 from __future__ import annotations
 
+import inspect
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -60,6 +63,46 @@ def _only_this_machine(route) -> None:
         route.abort()
 
 
+class HeldAtSegment:
+    """Engine.generate held (in its worker thread) at the first progress report of segment `index`
+    (0-based) until `release`: earlier segments are done and shown, the generation still runs."""
+
+    def __init__(self, engine, index: int):
+        self.index, self._real = index, engine.generate
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def generate(self, *args, **kwargs):
+        call = inspect.signature(self._real).bind(*args, **kwargs)
+        report = call.arguments.get("progress")
+
+        def progress(p):
+            if report is not None:
+                report(p)
+            if p.segment >= self.index and not self.held.is_set():
+                self.held.set()
+                self.release.wait(TIMEOUT_MS / 1000)
+
+        call.arguments["progress"] = progress
+        return self._real(*call.args, **call.kwargs)
+
+
+@pytest.fixture()
+def held_at_second(served: Served, monkeypatch) -> Iterator[HeldAtSegment]:
+    engine = HeldAtSegment(served.engine, 1)
+    monkeypatch.setattr(served.engine, "generate", engine.generate)
+    yield engine
+    engine.release.set()
+
+
+def wait_on(page, condition, timeout_s: float = TIMEOUT_MS / 1000) -> None:
+    """Poll `condition` while the page runs on: Playwright answers the page's requests (page.route) only
+    while the test calls into it, so a plain sleep would hold the page up."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(50)
+
+
 def set_max_duration(page, seconds: str) -> None:
     page.get_by_role("button", name="Advanced").click()
     page.locator("#max-duration input").fill(seconds)
@@ -70,6 +113,26 @@ def generate(page, text: str, max_seconds: str = "0.2") -> None:
     page.locator("#text textarea").fill(text)
     set_max_duration(page, max_seconds)
     page.locator("#generate").click()
+
+
+# Item 5: progress on its own line, the player of finished segments free to see and pause
+
+
+def test_progress_leaves_the_player_of_finished_segments_free(open_page, held_at_second):
+    page = open_page()
+    generate(page, SENTENCES * 4, max_seconds="1")  # two segments
+    wait_on(page, held_at_second.held.is_set)
+    playwright.expect(page.locator("#status")).to_contain_text("Segment 1 is ready")
+    live = page.locator("#live")
+    live.scroll_into_view_if_needed()
+    play = live.get_by_role("button", name="Play", exact=True).or_(live.get_by_role("button", name="Pause", exact=True))
+    play.first.click(trial=True, timeout=5_000)  # nothing over it: the segment can be seen, paused, played
+    line = page.locator("#progress")
+    playwright.expect(line).to_contain_text("Segment 2/2")  # where it is, on a line of its own
+    playwright.expect(line).to_contain_text("so far")
+    held_at_second.release.set()
+    playwright.expect(page.locator("#status")).to_contain_text("Done")
+    playwright.expect(line).to_be_empty()
 
 
 # Item 6: errors where the result would be, the status line true

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from core.errors import BarkError, Cancelled, InputError
 from ..errors import UNEXPECTED
 from ..form import advanced_controls, options_from_form, simple_controls
 from ..session import Session, Sessions
-from ..studio import NO_VOICE, Estimate, Studio
+from ..studio import NO_VOICE, Estimate, Job, Studio, progress_fraction
 from .handler import handler
 
 EXAMPLES = [
@@ -29,7 +30,7 @@ TAGS_HINT = (
     "`♪` around lyrics, `—` or `...` for hesitation, CAPITALS for emphasis, `[MAN]` / `[WOMAN]` to lean "
     "the speaker. Long texts are split into segments (see Advanced)."
 )
-STAGES = ("text", "coarse", "fine", "decode")
+PROGRESS_EVERY_S = 0.5  # how often the page asks how its generation goes
 SEGMENT_COLUMNS = ["12%", "63%", "25%"]  # so "≈ seconds" fits on one line, on a phone too
 SUGGESTIONS = 3  # voices named in the note about a voice that is not one
 ASK_ABOVE_SEGMENTS = 20  # a longer text is generated only once the user says yes (about 4 min of audio or more)
@@ -75,6 +76,10 @@ def generate_tab(
         cancel_button = gr.Button("Cancel", variant="stop")
         plan_button = gr.Button("Show segments")
     status = gr.Markdown(label="Status", elem_id="status")
+    # Progress has a line of its own (Gradio's overlay covered the player of finished segments), drawn from
+    # this tab's session by a timer that runs while it generates.
+    progress = gr.HTML("", elem_id="progress", js_on_load=None)
+    ticks = gr.Timer(PROGRESS_EVERY_S, active=False)
     with gr.Row(visible=False, elem_id="confirm") as confirm_row:  # a long text: asked once before it runs
         confirm_button = gr.Button("Yes, generate it", variant="primary", elem_id="confirm-yes")
         not_now_button = gr.Button("Not now", elem_id="confirm-no")
@@ -112,7 +117,7 @@ def generate_tab(
         button.click(
             handler(check, studio, sessions, confirmed),
             [text, voice, session, voice_file, run],
-            [status, made, run, confirm_row, confirm_button, segments],
+            [status, made, run, confirm_row, confirm_button, segments, ticks],
             inputs_kwargs=controls,
             **PRIVATE,
         )
@@ -122,12 +127,13 @@ def generate_tab(
         inputs=[text, voice, session, voice_file, audio_format],
         inputs_kwargs=controls,
         outputs=[status, live, result, download, seed_used],
-        show_progress_on=live,
+        show_progress="hidden",  # the progress line says it, and for API clients gr.Progress does
         api_name="generate",
         concurrency_id="engine",
         concurrency_limit=1,
     )
     generated.then(show_made, session, made, **PRIVATE)
+    ticks.tick(show_progress, session, [progress, ticks], **PRIVATE)
     voice.change(handler(check_voice_choice, studio), voice, voice_note, **PRIVATE)
     random_seed, seed = controls["random_seed"], controls["seed"]
     random_seed.change(lambda random: gr.Number(visible=not random), random_seed, seed, **PRIVATE)
@@ -180,7 +186,8 @@ def _generate(studio, sessions, text, voice, session, voice_file, audio_format, 
     sessions.track(request.session_hash if request is not None else None, session)
     try:
         yield "Starting…", None, None, None, None
-        for event in studio.stream(text, prompt, options, session.cancel):
+        job = session.job if session.in_page else None
+        for event in studio.stream(text, prompt, options, session.cancel, job):
             if isinstance(event, Progress):
                 progress(*_progress(event))
             elif isinstance(event, SegmentResult):
@@ -241,13 +248,14 @@ def check(
     **form,
 ) -> tuple:
     """Generate (or, `confirmed`, "Yes, generate it") was pressed: (status, the file-and-seed row, run,
-    the confirm row, its Yes button, the segments table). What the generation would refuse (its
-    options, voice and text) is said in the status line at once; a text of more than ASK_ABOVE_SEGMENTS
-    segments is first shown with its estimate and asked about, once per text; else the generation is
-    requested (so Cancel works while it waits), the last one's file and seed make way, and `run`
-    counts up, which starts it."""
+    the confirm row, its Yes button, the segments table, the progress line's timer).
+
+    What the generation would refuse (its options, voice and text) is said in the status line at once;
+    a text of more than ASK_ABOVE_SEGMENTS segments is first shown with its estimate and asked about,
+    once per text; else the generation is requested (so Cancel works while it waits), the last one's
+    file and seed make way, `run` counts up, which starts it, and the progress line's timer starts."""
     if session.active:
-        return "A generation of this tab is under way: wait for it, or press Cancel.", *_unchanged(5)
+        return "A generation of this tab is under way: wait for it, or press Cancel.", *_unchanged(6)
     try:
         options = options_from_form(form)
         if voice_file:
@@ -256,17 +264,18 @@ def check(
             studio.check_voice(voice)
         estimate = studio.estimate(text, options)
     except BarkError as e:
-        return _error(studio.redact(str(e))), *_unchanged(5)
+        return _error(studio.redact(str(e))), *_unchanged(6)
     n = len(estimate.segments)
     if confirmed:
         session.confirmed = text
     elif n > ASK_ABOVE_SEGMENTS and session.confirmed != text:
         question = f"**This is a long one:** {_plan_summary(estimate)}. Generate it?"
         yes = gr.Button(f"Yes, generate all {n} segments")
-        return question, gr.skip(), gr.skip(), gr.Row(visible=True), yes, _segments_table(estimate)
-    session.request(in_page=True)
+        return question, gr.skip(), gr.skip(), gr.Row(visible=True), yes, _segments_table(estimate), gr.skip()
+    session.request(in_page=True, job=Job(estimate))
     sessions.track(request.session_hash if request is not None else None, session)
-    return "Starting…", gr.Row(visible=False), (run or 0) + 1, gr.Row(visible=False), gr.skip(), gr.skip()
+    started = gr.Row(visible=False), (run or 0) + 1, gr.Row(visible=False), gr.skip(), gr.skip()
+    return "Starting…", *started, gr.Timer(active=True)
 
 
 def not_now() -> tuple[str, gr.Row]:
@@ -329,10 +338,29 @@ def _unchanged(n: int) -> list[dict]:
 
 def _progress(p: Progress) -> tuple[float, str]:
     """(overall fraction, "Segment 2/5 · coarse") of an engine progress report."""
-    stage = STAGES.index(p.stage) if p.stage in STAGES else 0
-    within = (stage + (p.step / p.total if p.total else 1.0)) / len(STAGES)
     which = f"{p.segment + 1}" if p.count == 1 else f"{p.segment + 1}–{p.segment + p.count}"
-    return (p.segment + p.count * within) / max(p.segments, 1), f"Segment {which}/{p.segments} · {p.stage}"
+    return progress_fraction(p), f"Segment {which}/{p.segments} · {p.stage}"
+
+
+def show_progress(session: Session) -> tuple[str, dict]:
+    """(the progress line, its timer) of this tab's generation: a bar, where it is, how long so far and
+    about how long is left; empty, and the timer stopped, when nothing runs."""
+    job = session.job
+    if not session.active or job is None:
+        return "", gr.Timer(active=False)
+    if job.progress is None:
+        return _progress_line(0.0, "Waiting for the engine…"), gr.skip()
+    fraction, where = _progress(job.progress)
+    left = job.left_s()
+    text = f"{where} · {fraction:.0%} · {_about(job.elapsed_s())} so far"
+    return _progress_line(fraction, text + (f", about {_about(left)} left" if left is not None else "")), gr.skip()
+
+
+def _progress_line(fraction: float, text: str) -> str:
+    return (
+        f'<div class="progress-line"><progress value="{fraction:.3f}" max="1" style="width: 12em; '
+        f'vertical-align: middle; accent-color: var(--color-accent)"></progress> <span>{html.escape(text)}</span></div>'
+    )
 
 
 def _segment_done(segment: SegmentResult) -> str:
