@@ -68,17 +68,27 @@ class Session:
     def request(self, in_page: bool = False, job: Job | None = None, one_clip_at_a_time: bool = False) -> None:
         """A generation is asked for: by the page (`in_page`, its `job` for the progress line, and its
         segments played `one_clip_at_a_time` when the player cannot stream) or by an API call."""
-        self.cancel = threading.Event()  # a new one: a cancelled run still ending keeps its own, set
+        # A new cancel switch (the job's): a cancelled run still ending keeps its own, set.
+        self.cancel = job.cancel if job is not None else threading.Event()
         self.active = True
         self.made = None
         self.in_page = in_page
         self.job = job
         self.clips = Clips() if one_clip_at_a_time else None
 
-    def start(self) -> None:
-        """The generation runs now (API callers start here without a request)."""
+    def start(self) -> bool:
+        """The generation runs now (API callers start here without a request); False when the page's
+        request was cancelled while it waited (it must not run)."""
+        if self.in_page and self.cancel.is_set():
+            return False
         if not self.active:
             self.request()
+        return True
+
+    @property
+    def waiting(self) -> bool:
+        """Requested by the page and not yet running."""
+        return self.active and self.job is not None and self.job.started_at is None
 
     def stop(self) -> bool:
         """Cancel the requested or running generation; False (and nothing happens) when there is none."""

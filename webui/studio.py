@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -103,11 +103,14 @@ class Speed:
 
 @dataclass(eq=False)
 class Job:
-    """One generation as others may watch it: its estimate and, once it has the engine, when it started
-    and its last progress report (written by the generation's thread, read by any)."""
+    """One generation as others may watch it: its estimate (None when its text cannot be planned: the
+    engine says why), its cancel switch, when it joined the line for the engine and, once it has the
+    engine, when it started and its last progress report (written by the generation's thread, read by any)."""
 
-    estimate: Estimate
-    started_at: float | None = None  # time.monotonic()
+    estimate: Estimate | None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    queued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
     progress: Progress | None = None
 
     @property
@@ -123,9 +126,39 @@ class Job:
         measured speed; None when neither tells."""
         if self.fraction >= 0.05:
             return self.elapsed_s() * (1 - self.fraction) / self.fraction
-        if self.estimate.work_s is None:
+        if self.estimate is None or self.estimate.work_s is None:
             return None
         return max(0.0, self.estimate.work_s - self.elapsed_s())
+
+
+class Line:
+    """The generations waiting for the engine or holding it, in the order they came: a tab's from when
+    its Generate is pressed (it waits in Gradio's queue, then for the engine), the REST API's from when
+    it has the API's turn. One that was cancelled before it started has left it."""
+
+    def __init__(self) -> None:
+        self._jobs: list[Job] = []
+        self._lock = threading.Lock()
+
+    def join(self, job: Job) -> None:
+        with self._lock:
+            if job not in self._jobs:
+                self._jobs.append(job)
+
+    def leave(self, job: Job) -> None:
+        with self._lock:
+            if job in self._jobs:
+                self._jobs.remove(job)
+
+    def ahead_of(self, job: Job) -> list[Job]:
+        """The jobs that will have the engine before `job`: those that run now, then those that came
+        before it."""
+        with self._lock:
+            self._jobs = [j for j in self._jobs if j.started_at is not None or not j.cancel.is_set()]
+            jobs = [j for j in self._jobs if j is not job]
+            earlier = self._jobs[: self._jobs.index(job)] if job in self._jobs else jobs
+        running = [j for j in jobs if j.started_at is not None]
+        return running + [j for j in earlier if j.started_at is None]
 
 
 def progress_fraction(p: Progress) -> float:
@@ -157,6 +190,7 @@ class Studio:
         self.redact = folder_redactor(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
         self.speed = Speed()  # measured from this process's generations, for estimates
+        self.line = Line()  # the generations waiting for the engine or holding it
         if self.output_dir is not None:
             recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 
@@ -215,20 +249,36 @@ class Studio:
         job: Job | None = None,
     ) -> GenerationResult:
         """Generate `text` in `voice` (a name check_voice accepts, or an uploaded prompt); `cancel`
-        stops it within a step, `on_segment` gets each segment as soon as its audio is ready, `job`
-        (if given) is kept up to date with its progress. Its time, when it finishes, measures the speed
-        that estimates use."""
+        stops it within a step, `on_segment` gets each segment as soon as its audio is ready.
+
+        Meanwhile it is in the line for the engine as `job` (the one a tab made when its Generate was
+        pressed) or as a new one, kept up to date with its progress; its time, when it finishes,
+        measures the speed that estimates use."""
+        if job is None:
+            job = Job(self._estimate_or_none(text, options), cancel or threading.Event())
+        cancel = cancel or job.cancel
 
         def report(p: Progress) -> None:
-            if job is not None:
-                job.started_at = job.started_at or time.monotonic()
-                job.progress = p
+            job.started_at = job.started_at or time.monotonic()
+            job.progress = p
             if progress is not None:
                 progress(p)
 
-        result = self.engine.generate(text, voice, options, report, cancel, allow_paths=False, on_segment=on_segment)
+        self.line.join(job)
+        try:
+            result = self.engine.generate(
+                text, voice, options, report, cancel, allow_paths=False, on_segment=on_segment
+            )
+        finally:
+            self.line.leave(job)
         self.speed.record(result)
         return result
+
+    def _estimate_or_none(self, text: str, options: GenerationOptions) -> Estimate | None:
+        try:
+            return self.estimate(text, options)
+        except InputError:  # the engine says it, in its own order of checks
+            return None
 
     def stream(
         self,

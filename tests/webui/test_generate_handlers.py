@@ -74,6 +74,7 @@ def test_an_error_of_a_generation_of_the_page_ends_in_its_status(studio, monkeyp
         for value in generate.generate(studio, Sessions(), "Hello.", NO_VOICE, session, **form_from_options(FAST)):
             outputs.append(value)
     assert error.value.visible is False  # no toast: the status line says it
+    assert studio.line.ahead_of(Job(None)) == []  # it left the line for the engine
     assert [value[0] for value in outputs] == ["Starting…", "⚠️ **Not generated.** The coarse model file is damaged."]
     assert not session.active
     with pytest.raises(ModelFileError):  # an API caller (no check) gets the error itself
@@ -121,20 +122,20 @@ def test_show_segments_says_how_much_and_how_long(studio):
 
 def test_the_progress_line_follows_the_generation_of_its_tab(studio):
     session = Session()
-    line, timer = generate.show_progress(session)
+    line, timer = generate.show_progress(studio, session)
     assert line == "" and timer.active is False  # nothing runs: empty, and the timer stops
     *_, timer = check(studio, session)
     assert timer.active is True
-    line, timer = generate.show_progress(session)
+    line, timer = generate.show_progress(studio, session)
     assert "Waiting for the engine" in line and timer == gr.skip()
     result = studio.generate("Hello.", None, FAST, job=session.job)  # as the tab's generation runs it
     assert session.job.started_at is not None and session.job.progress.stage == "decode"
     assert session.job.fraction == 1.0 and result.duration_s > 0
     session.job.progress = Progress("coarse", 0, 2, 5, 10)
-    line, _ = generate.show_progress(session)
+    line, _ = generate.show_progress(studio, session)
     assert "Segment 1/2 · coarse · 19% · " in line and "so far, about" in line and 'value="0.188"' in line
     session.finish()
-    assert generate.show_progress(session)[0] == ""
+    assert generate.show_progress(studio, session)[0] == ""
 
 
 def test_a_job_says_how_long_is_left_from_its_progress_or_the_measured_speed(studio):
@@ -170,3 +171,44 @@ def test_the_page_gets_its_segments_one_at_a_time_unless_its_player_streams(stud
     clip = generate.next_clip(session)  # the page's player reached the end of segment 1
     assert clip.label.endswith("2 of 2") and clip.value["path"].endswith("segment-2.wav")
     assert generate.next_clip(session) == gr.skip()
+
+
+def test_a_tab_waiting_for_the_engine_is_told_what_it_waits_for_and_how_long(studio):
+    studio.generate("Hello.", None, FAST)  # the speed is measured from here on
+    ahead = Job(studio.estimate(LONG, FAST))  # a long generation of another tab, running
+    studio.line.join(ahead)
+    ahead.started_at, ahead.progress = ahead.queued_at, Progress("text", 0, 25, 1, 100)
+    mine, later = Session(), Session()
+    check(studio, mine, run=1)
+    check(studio, later, run=1)
+    line, _ = generate.show_progress(studio, mine)
+    assert "Waiting for the engine: 1 generation ahead of yours (the one running: segment 1/25, 0%" in line
+    assert f"about {generate._about(ahead.left_s())} until yours starts" in line  # its size, not a mean
+    assert "2 generations ahead of yours" in generate.show_progress(studio, later)[0]
+
+    assert generate.cancel(mine) == "Cancelled before it started: nothing was generated."
+    assert "1 generation ahead of yours" in generate.show_progress(studio, later)[0]  # mine left the line
+    assert generate.show_progress(studio, mine)[0] == ""
+
+
+def test_a_generation_cancelled_while_it_waited_does_not_run(studio, monkeypatch):
+    calls = []
+    monkeypatch.setattr(studio.engine, "generate", lambda *args, **kwargs: calls.append(args))
+    session = Session()
+    check(studio, session)
+    generate.cancel(session)
+    outputs = list(generate.generate(studio, Sessions(), "Hello.", NO_VOICE, session, **form_from_options(FAST)))
+    assert outputs == [(generate.CANCELLED_WAITING, *(gr.skip(),) * 4)] and calls == []  # run by Gradio anyway
+
+
+def test_every_generation_is_in_the_line_while_it_runs(studio, monkeypatch):
+    seen = []
+    real = studio.engine.generate
+
+    def looking(*args, **kwargs):
+        seen.append(len(studio.line.ahead_of(Job(None))))  # a newcomer sees this one ahead
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(studio.engine, "generate", looking)
+    studio.generate("Hello.", None, FAST)  # as the REST API calls it: no job of its own
+    assert seen == [1] and studio.line.ahead_of(Job(None)) == []

@@ -4,6 +4,7 @@ and after a generation, on the tiny models (noise that never stops early: durati
 from __future__ import annotations
 
 import inspect
+import json
 import shutil
 import threading
 import time
@@ -89,6 +90,14 @@ class HeldAtSegment:
 @pytest.fixture()
 def held_at_second(served: Served, monkeypatch) -> Iterator[HeldAtSegment]:
     engine = HeldAtSegment(served.engine, 1)
+    monkeypatch.setattr(served.engine, "generate", engine.generate)
+    yield engine
+    engine.release.set()
+
+
+@pytest.fixture()
+def held_at_first(served: Served, monkeypatch) -> Iterator[HeldAtSegment]:
+    engine = HeldAtSegment(served.engine, 0)
     monkeypatch.setattr(served.engine, "generate", engine.generate)
     yield engine
     engine.release.set()
@@ -209,6 +218,34 @@ def test_a_long_text_is_shown_with_its_estimate_and_asked_about_once(open_page, 
     playwright.expect(status).not_to_contain_text("Done")
     playwright.expect(status).to_contain_text("Done")
     assert len(list(served.output_dir.glob("*.json"))) == made_before + 2
+
+
+# Item 8: a wait behind another tab's job said as it is; Cancel while waiting answers at once
+
+
+def test_a_second_tab_is_told_what_it_waits_for_and_can_leave_the_line(open_page, served, held_at_first):
+    first = open_page()
+    generate(first, SENTENCES * 10, max_seconds="0")  # five segments at Bark's longest
+    wait_on(first, held_at_first.held.is_set)  # it runs, held in its first step
+
+    second = open_page()
+    generate(second, "Second user.")
+    line = second.locator("#progress")
+    playwright.expect(line).to_contain_text("Waiting for the engine: 1 generation ahead of yours")
+    playwright.expect(line).to_contain_text("(the one running: segment 1/5")
+    second.get_by_role("button", name="Cancel").click()
+    playwright.expect(second.locator("#status")).to_have_text("Cancelled before it started: nothing was generated.")
+    playwright.expect(line).to_be_empty()
+    assert not held_at_first.release.is_set()  # all that while, the first one still held the engine
+
+    third = open_page()
+    generate(third, "Third user.")
+    playwright.expect(third.locator("#progress")).to_contain_text("1 generation ahead of yours")  # not 2
+    held_at_first.release.set()
+    first.get_by_role("button", name="Cancel").click()
+    playwright.expect(third.locator("#status")).to_contain_text("Done")
+    texts = [json.loads(f.read_text())["text"] for f in served.output_dir.glob("*.json")]
+    assert "Third user." in texts and "Second user." not in texts
 
 
 # Item 9: the voice picker, the Segments table, the seed boxes, the Download box

@@ -34,6 +34,7 @@ TAGS_HINT = (
     "the speaker. Long texts are split into segments (see Advanced)."
 )
 LIVE_LABEL = "Segments as they finish"
+CANCELLED_WAITING = "Cancelled before it started: nothing was generated."
 PROGRESS_EVERY_S = 0.5  # how often the page asks how its generation goes
 SEGMENT_COLUMNS = ["12%", "63%", "25%"]  # so "≈ seconds" fits on one line, on a phone too
 SUGGESTIONS = 3  # voices named in the note about a voice that is not one
@@ -137,7 +138,7 @@ def generate_tab(
         concurrency_limit=1,
     )
     generated.then(show_made, session, made, **PRIVATE)
-    ticks.tick(show_progress, session, [progress, ticks], **PRIVATE)
+    ticks.tick(handler(show_progress, studio), session, [progress, ticks], **PRIVATE)
     if not stream_audio:
         live.stop(next_clip, session, live, **PRIVATE)  # the end of one segment plays the next
     voice.change(handler(check_voice_choice, studio), voice, voice_note, **PRIVATE)
@@ -183,12 +184,18 @@ def generate(
         if session.in_page:
             yield _error(UNEXPECTED.format(type(e).__name__)), *_unchanged(4)
         raise  # logged, and said in a toast, by webui.errors.user_errors
+    finally:
+        session.finish()
+        if session.job is not None:
+            studio.line.leave(session.job)  # also when it ended before it reached the engine
 
 
 def _generate(studio, sessions, text, voice, session, voice_file, audio_format, request, progress, form):
     options = options_from_form(form)
     prompt = studio.read_voice_file(voice_file) if voice_file else voice
-    session.start()
+    if not session.start():
+        yield CANCELLED_WAITING, *_unchanged(4)  # Gradio's queue ran it all the same
+        return
     sessions.track(request.session_hash if request is not None else None, session)
     try:
         yield "Starting…", None, None, None, None
@@ -205,15 +212,16 @@ def _generate(studio, sessions, text, voice, session, voice_file, audio_format, 
                 yield _summary(event), gr.skip(), str(entry.audio), str(entry.audio), event.seed
     except Cancelled:
         yield "Cancelled.", *_unchanged(4)
-    finally:
-        session.finish()
 
 
 def cancel(session: Session) -> str | dict:
     """Stop this tab's generation within a step; in the browser it also leaves the line if it waits."""
+    waited = session.waiting
     stopped = session.stop()
     session.finish()  # the browser also ends the run's handler, which may never reach its own finish
-    return "Cancelled." if stopped else gr.skip()
+    if not stopped:
+        return gr.skip()
+    return CANCELLED_WAITING if waited else "Cancelled."
 
 
 def check_voice_choice(studio: Studio, voice: str | None) -> gr.Markdown:
@@ -280,8 +288,10 @@ def check(
         question = f"**This is a long one:** {_plan_summary(estimate)}. Generate it?"
         yes = gr.Button(f"Yes, generate all {n} segments")
         return question, gr.skip(), gr.skip(), gr.Row(visible=True), yes, _segments_table(estimate), gr.skip()
-    session.request(in_page=True, job=Job(estimate), one_clip_at_a_time=not stream_audio)
+    job = Job(estimate)
+    session.request(in_page=True, job=job, one_clip_at_a_time=not stream_audio)
     sessions.track(request.session_hash if request is not None else None, session)
+    studio.line.join(job)  # in Gradio's queue from now: others count it ahead of theirs
     started = gr.Row(visible=False), (run or 0) + 1, gr.Row(visible=False), gr.skip(), gr.skip()
     return "Starting…", *started, gr.Timer(active=True)
 
@@ -350,18 +360,36 @@ def _progress(p: Progress) -> tuple[float, str]:
     return progress_fraction(p), f"Segment {which}/{p.segments} · {p.stage}"
 
 
-def show_progress(session: Session) -> tuple[str, dict]:
-    """(the progress line, its timer) of this tab's generation: a bar, where it is, how long so far and
-    about how long is left; empty, and the timer stopped, when nothing runs."""
+def show_progress(studio: Studio, session: Session) -> tuple[str, dict]:
+    """(the progress line, its timer) of this tab's generation: while it waits, what it waits for and
+    about how long; then a bar, where it is, how long so far and about how long is left; empty, and the
+    timer stopped, when nothing runs."""
     job = session.job
     if not session.active or job is None:
         return "", gr.Timer(active=False)
     if job.progress is None:
-        return _progress_line(0.0, "Waiting for the engine…"), gr.skip()
+        return _progress_line(0.0, _waiting(studio.line.ahead_of(job))), gr.skip()
     fraction, where = _progress(job.progress)
     left = job.left_s()
     text = f"{where} · {fraction:.0%} · {_about(job.elapsed_s())} so far"
     return _progress_line(fraction, text + (f", about {_about(left)} left" if left is not None else "")), gr.skip()
+
+
+def _waiting(ahead: list[Job]) -> str:
+    """'Waiting for the engine: 2 generations ahead of yours (the one running: segment 3/40, 12%, 2 min so
+    far), about 9 min until yours starts', from the jobs' own progress and the measured speed."""
+    if not ahead:
+        return "Waiting for the engine…"
+    n = len(ahead)
+    text = f"Waiting for the engine: {n} generation{'s' if n != 1 else ''} ahead of yours"
+    running = next((j for j in ahead if j.progress is not None), None)
+    if running is not None:
+        p, so_far = running.progress, _about(running.elapsed_s())
+        text += f" (the one running: segment {p.segment + 1}/{p.segments}, {running.fraction:.0%}, {so_far} so far)"
+    left = [j.left_s() for j in ahead]
+    if any(s is None for s in left):
+        return text + "; how long is known once a generation has finished on this server"
+    return text + f", about {_about(sum(left))} until yours starts"
 
 
 def _progress_line(fraction: float, text: str) -> str:
