@@ -236,8 +236,15 @@ class TqdmProgress:
         self.label = label
         self._bar: tqdm | None = None
         self._key: tuple[int, str] | None = None
+        self._loading = ""  # the last load reported
 
     def __call__(self, p: Progress) -> None:
+        if p.stage == "load":  # a model is read (a line) or downloaded (huggingface_hub draws that bar)
+            if not p.detail.startswith("Downloading") and p.detail != self._loading:
+                self.finish()
+                tqdm.write(f"{self.label}{p.detail} ...", file=sys.stderr)
+            self._loading = p.detail
+            return
         if (p.segment, p.stage) != self._key:
             self.finish()
             self._key = (p.segment, p.stage)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .activity import Loading, LoadingWatch
 from .audio import join_segments
 from .coarse import generate_coarse
 from .codec import Codec
@@ -82,12 +83,13 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str  # text | coarse | fine | decode
+    stage: str  # text | coarse | fine | decode, or load: a model is read or downloaded (detail says which)
     segment: int  # 0-based; with count > 1 the first of the segments running together
     segments: int
-    step: int
-    total: int
+    step: int  # of a download: bytes so far
+    total: int  # of a download: its bytes (0: not a download, or its size is unknown)
     count: int = 1  # segments in this step (long texts in stable mode run as a batch)
+    detail: str = ""  # of stage load: "Downloading suno/bark/text_2.pt for the text model: 1.2 of 5.4 GB (22%)"
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -213,6 +215,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self._lock = threading.Lock()
         self._running: set[threading.Event] = set()  # the cancel events of the generations under way
+        self.watch = LoadingWatch()  # what is being loaded or downloaded now (core.activity)
         self._configure(self.settings)
 
     def _configure(self, settings: EngineSettings) -> None:
@@ -224,9 +227,9 @@ class Engine:
                 "leave the precision at auto (or float32), or turn fast mode off."
             )
         self.device, self.dtype = device, dtype
-        self.locator = ModelLocator(_models_dir(settings), allow_download=settings.allow_download)
+        self.locator = ModelLocator(_models_dir(settings), allow_download=settings.allow_download, watch=self.watch)
         self.library = VoiceLibrary(settings.prompts_dir)
-        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast)
+        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast, self.watch)
         self._presets: dict[str, VoicePrompt] = {}  # read through this locator
 
     def update_settings(self, settings: EngineSettings) -> None:
@@ -279,7 +282,8 @@ class Engine:
             return None, None
         if is_preset(name):
             if name not in self._presets:
-                self._presets[name] = load_preset(self.locator, name)
+                with self.watch.loading(f"the voice {name}"):
+                    self._presets[name] = load_preset(self.locator, name)
             return self._presets[name], name
         if _looks_like_path(name):
             return VoicePrompt.load(Path(name).expanduser()), name
@@ -314,10 +318,12 @@ class Engine:
         """
         options = options or GenerationOptions()
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
         cancel = cancel or threading.Event()
-        with self.cancellable(cancel), self._lock:
+        report_loading = _loading_reporter(progress, len(segments))
+        with self.watch.listen(report_loading):
+            base_voice, voice_name = self.resolve_voice(voice, allow_paths)
+        with self.cancellable(cancel), self._lock, self.watch.listen(report_loading):
             started = time.perf_counter()
             results, warnings = self._generate_segments(
                 segments, base_voice, options, seed, progress, cancel, on_segment
@@ -477,6 +483,18 @@ class Engine:
         for cancel in running:
             cancel.set()
         return len(running)
+
+
+def _loading_reporter(progress: ProgressCallback | None, segments: int) -> Callable[[Loading], None]:
+    """A generation's progress told what the engine loads (a first run's downloads take minutes)."""
+
+    def report(loading: Loading) -> None:
+        if progress is not None:
+            progress(
+                Progress("load", 0, segments, loading.done_bytes, loading.total_bytes or 0, detail=loading.message())
+            )
+
+    return report
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
+from core.activity import Loading
 from core.engine import Engine, EngineSettings, GenerationResult, Progress, ProgressCallback, SegmentResult
 from core.errors import Cancelled, InputError
 from core.library import VoiceInfo, sanitize_voice_name
@@ -353,7 +354,12 @@ class Studio:
         steps += [("codec", lambda: models.get(CODEC, False))]
         for i, (what, load) in enumerate(steps):
             progress(f"Loading the {what}", i / len(steps))
-            load()
+
+            def loading(now: Loading, done: int = i) -> None:  # a download: its file, size and percent
+                progress(now.message(), (done + (now.fraction or 0)) / len(steps))
+
+            with self.engine.watch.listen(loading):
+                load()
         progress("All models are ready", 1.0)
 
     def unload(self) -> None:

@@ -62,6 +62,7 @@ def test_voice_from_library_path_and_errors(engine, tmp_path):
 
 
 def test_check_voice_names_a_voice_without_loading_it(tmp_path):
+    (tmp_path / "models").mkdir()
     engine = Engine(
         EngineSettings(models_dir=tmp_path / "models", prompts_dir=tmp_path / "prompts", allow_download=False)
     )
