@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from core.audio import AUDIO_FORMATS, check_format
 from core.engine import Engine, EngineSettings, GenerationResult, Progress
-from core.errors import BarkError, Cancelled, InputError
+from core.errors import BarkError, Cancelled, InputError, VoiceError
 from core.flags import (
     HelpFormatter,
     add_engine_flags,
@@ -341,7 +341,10 @@ def _jobs(prompts: list[str], iterations: int, seed: int | None) -> list[tuple[s
 
 def generate_all(args: argparse.Namespace, engine: Engine, prompts: list[str], options: GenerationOptions) -> None:
     voice_name = _check_save_voice(args, engine, len(prompts) * args.iterations)
-    engine.resolve_voice(args.voice)  # an unknown voice fails before any model is loaded
+    try:
+        engine.check_voice(args.voice)  # an unknown voice fails before any model is loaded
+    except VoiceError as e:
+        raise VoiceError(f"{e} (--list-voices lists them)") from e
     jobs = _jobs(prompts, args.iterations, options.seed)
     with _cancel_on_interrupt() as cancel:
         for n, (text, seed) in enumerate(jobs, 1):
@@ -371,7 +374,10 @@ def run(args: argparse.Namespace) -> None:
     options = _options(args)
     check_format(args.format)  # a format this machine cannot write fails now, not after generating
     prompts = _prompts(args)
-    engine = Engine(settings)
+    try:
+        engine = Engine(settings)
+    except InputError as e:  # a device that is not here, a models folder that does not exist
+        raise naming_flag(e, _flag_names()) from e
     plans = [engine.plan(text, options, options.seed or 0) for text in prompts]  # checks every prompt first
     if args.dry_run:
         print_plan(prompts, plans)

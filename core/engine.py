@@ -267,7 +267,7 @@ class Engine:
             return name
         raise VoiceError(
             f"No voice named '{name}': it is not one of Suno's presets (like v2/en_speaker_6), not an .npz file, "
-            "and not in your voice library. List the voices with --list-voices."
+            "and not in your voice library. Pick one of the presets or of your voices."
         )
 
     def resolve_voice(

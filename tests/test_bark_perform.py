@@ -125,6 +125,7 @@ def test_generation_writes_audio_and_settings_that_rerun_exactly(cli):
     assert voice_path == audio_path.with_suffix(".npz") and voice_path.is_file()
     assert "hello-world" in audio_path.name
     assert "segment 1/1 text" in err and "segment 1/1 fine" in err  # tqdm progress on stderr
+    assert "Loading the tokenizer ..." in err and "Loading the text model ..." in err  # before the first steps
     assert re.search(r"bark_perform\.py: \d+\.\d s of audio, made in \d+\.\d s", err)  # how long it took
     record = json.loads(json_path.read_text(encoding="utf-8"))
     assert (record["text"], record["seed"], record["format"], record["sample_rate"]) == (
@@ -221,6 +222,8 @@ def test_list_voices_with_an_empty_library(cli):
     ("args", "words"),
     [
         (["--text", "hi", "--voice", "nobody"], "No voice named 'nobody'"),
+        (["--text", "hi", "--voice", "nobody"], "(--list-voices lists them)"),
+        (["--text", "hi", "--models-dir", "no-such-folder"], "--models-dir: The models folder no-such-folder"),
         (["--text", "  "], "text is empty"),
         (["--text", "hi", "--text-temp", "-1"], "--text-temp must be"),
         (["--text", "hi", "--fine-temp", "abc"], "--fine-temp"),
