@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,25 @@ def _segment_warnings(result: SegmentResult) -> list[str]:
     if len(result.semantic) == 0:
         warnings.append(f"Bark produced no speech for segment {n}; try another seed.")
     return warnings
+
+
+SUNO_ENVIRONMENT = ("SUNO_USE_SMALL_MODELS", "SUNO_OFFLOAD_CPU", "SUNO_ENABLE_MPS")
+
+
+def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The EngineSettings fields that Suno's environment variables ask for, read when called (never at
+    import): SUNO_USE_SMALL_MODELS (all three small models), SUNO_OFFLOAD_CPU, SUNO_ENABLE_MPS (the Apple
+    GPU, when there is one). 1, true, yes or on switch one on."""
+    environ = os.environ if environ is None else environ
+    on = {name for name in SUNO_ENVIRONMENT if environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")}
+    values: dict[str, object] = {}
+    if "SUNO_USE_SMALL_MODELS" in on:
+        values.update(small_text=True, small_coarse=True, small_fine=True)
+    if "SUNO_OFFLOAD_CPU" in on:
+        values["offload_cpu"] = True
+    if "SUNO_ENABLE_MPS" in on and torch.backends.mps.is_available():
+        values["device"] = "mps"
+    return values
 
 
 def _models_dir(settings: EngineSettings) -> Path | None:
@@ -441,6 +461,40 @@ class Engine:
                 on_step=reporter.stage("coarse"),
             )
 
+    # One stage at a time (Suno's lower-level functions: bark_studio.suno). Each draws from `generator`
+    # (None: torch's global generator, as Suno's do), so stages run in turn with one generator seeded S
+    # give what generate() gives for seed S.
+
+    def text_to_semantic(self, text: str, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
+        """Text -> (S,) int64 semantic tokens (stage 1), per options' text sampling and end rules."""
+        options = options or GenerationOptions()
+        prompt, _ = self.resolve_voice(voice)
+        ids, _ = encode_text(self.models.tokenizer(), text)
+        with self._lock, autocast(self.device, self.dtype):
+            steps = _StepHook(on_step)
+            return self._semantic(ids[None], prompt, options, [generator], steps)[0].numpy()
+
+    def semantic_to_coarse(self, semantic, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
+        """(S,) semantic tokens -> (2, T) coarse codes (stage 2), with options' window and history."""
+        options = options or GenerationOptions()
+        prompt, _ = self.resolve_voice(voice)
+        tokens = torch.as_tensor(np.asarray(semantic, dtype=np.int64))
+        with self._lock, autocast(self.device, self.dtype):
+            return self._coarse([tokens], prompt, options, [generator], _StepHook(on_step))[0].numpy()
+
+    def coarse_to_fine(self, coarse, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
+        """(2, T) coarse codes -> (8, T) fine codes (stage 3), at options' fine temperature."""
+        options = options or GenerationOptions()
+        prompt, _ = self.resolve_voice(voice)
+        codes = torch.as_tensor(np.asarray(coarse, dtype=np.int64))
+        with (
+            self._lock,
+            autocast(self.device, self.dtype),
+            self.models.use("fine", self.settings.small("fine")) as model,
+        ):
+            fine = generate_fine(model, codes, prompt, options.fine_sampling, generator=generator, on_step=on_step)
+        return fine.numpy()
+
     def _step_mode(self) -> str:
         return "graph" if self.device.type == "cuda" and self.settings.cuda_graphs else "eager"
 
@@ -483,6 +537,16 @@ class Engine:
         for cancel in running:
             cancel.set()
         return len(running)
+
+
+@dataclass(frozen=True)
+class _StepHook:
+    """A _StepReporter's `stage` for a caller that gives one step hook for every stage."""
+
+    on_step: Callable[[int, int], None] | None
+
+    def stage(self, name: str, row: int | None = None) -> Callable[[int, int], None] | None:
+        return self.on_step
 
 
 def _loading_reporter(progress: ProgressCallback | None, segments: int) -> Callable[[Loading], None]:

@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .engine import EngineSettings
+from .engine import EngineSettings, environment_settings
 from .errors import InputError
 from .fields import Described, described
 
@@ -139,9 +139,13 @@ def engine_flag_names() -> dict[str, str]:
 
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
-    """The EngineSettings of add_engine_flags' flags (InputError from EngineSettings when one is bad)."""
+    """The EngineSettings of add_engine_flags' flags and Suno's environment variables (SUNO_USE_SMALL_MODELS,
+    SUNO_OFFLOAD_CPU, SUNO_ENABLE_MPS: core.engine.environment_settings); InputError when one is bad."""
     values = flag_values(args, EngineSettings)
     small = getattr(args, "small_models", False)
     for stage in ("text", "coarse", "fine"):
         values[f"small_{stage}"] = small or getattr(args, f"small_{stage}", False)
+    for name, wanted in environment_settings().items():  # Suno's variables, where the flags left the default
+        if (name == "device" and values.get("device", "auto") == "auto") or wanted is True:
+            values[name] = wanted
     return EngineSettings(**values, allow_download=not args.offline)
