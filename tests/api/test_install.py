@@ -164,3 +164,17 @@ def test_the_docker_command_starts_a_server_that_answers_health(tiny_models, tmp
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_the_bark_api_servers_docker_recipe_is_in_the_readme_with_the_one_changed_number():
+    """`docker build -t bark-api .` builds the last stage (no target): it must be the CPU image, listening
+    where the README's recipe maps 8001 to."""
+    stages = dockerfile_stages()
+    default = list(stages)[-1]
+    assert default == "cpu" and last(stages[default], "EXPOSE") == "7860"
+    assert json.loads(last(stages[default], "CMD")) == LAUNCH
+    readme = (ROOT / "README.md").read_text()
+    assert "> docker build -t bark-api .\n" in readme
+    assert "> docker run -p 8001:7860 -v $(pwd)/hf-cache:/root/.cache/huggingface bark-api\n" in readme
+    assert "listens on\n> **7860**, not 8000" in readme
+    assert "curl -X POST http://localhost:8001/generate-audio/" in readme
