@@ -48,6 +48,7 @@ from core.options import MAX_SEED, GenerationOptions
 from core.outputs import estimate_seconds, write_outputs
 from core.presets import presets_by_language
 from core.textsplit import Segment, SplitOptions, pattern_spans
+from perform_aliases import add_aliases, apply_aliases
 
 PROG = "bark_perform.py"
 DEFAULT_OUTPUT_DIR = Path("outputs")
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     split_group = parser.add_argument_group("splitting long text into segments")
     add_flags(parser, SplitOptions, group=split_group, prefix=SPLIT_PREFIX, renamed=_SPLIT_RENAMED)
     add_engine_flags(parser)
+    add_aliases(parser)  # Bark Infinity's flags
     return parser
 
 
@@ -392,7 +394,9 @@ def _fail(status: int, message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        apply_aliases(parser, args)
         _check_args(args)
         run(args)
         return 0
