@@ -1,6 +1,6 @@
 """Command-line flags built from the options' descriptions (core.fields): one flag per field.
 
-    flags = add_flags(parser, GenerationOptions, renamed={"allow_early_stop": "--early-stop"})
+    add_flags(parser, GenerationOptions, renamed={"allow_early_stop": "--early-stop"})
     options = GenerationOptions(**flag_values(parser.parse_args(), GenerationOptions))
 
 A field's flag is `--` + its name with dashes (or `renamed`), its help the field's label, help, unit,
@@ -41,19 +41,17 @@ def add_flags(
     prefix: str = "",
     renamed: dict[str, str] | None = None,
     only: Iterable[str] | None = None,
-) -> dict[str, str]:
+) -> None:
     """Add a flag for each described field of `cls` (or those in `only`), in `group` or else in the
-    argument group its About.group names; the argparse dest is prefix + field name. -> {field: flag}."""
+    argument group its About.group names; the argparse dest is prefix + field name."""
     groups: dict[str, argparse._ArgumentGroup] = {}
-    flags = {}
+    flags = flag_names(cls, prefix, renamed)
     for name, d in described(cls).items():
         if only is not None and name not in only:
             continue
         if group is None and d.about.group not in groups:
             groups[d.about.group] = parser.add_argument_group(d.about.group or None)
-        flags[name] = flag_names(cls, prefix, renamed)[name]
         _add_flag(group or groups[d.about.group], flags[name], prefix + name, d)
-    return flags
 
 
 def flag_names(cls: type, prefix: str = "", renamed: dict[str, str] | None = None) -> dict[str, str]:
