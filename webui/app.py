@@ -30,6 +30,12 @@ from .tabs.voices import voices_tab
 TITLE = "Bark Studio"
 CSS = """
 .hint { font-size: 0.9em; opacity: 0.85; }
+
+@media (max-width: 640px) {
+    /* A phone: the tab names, tighter, fit on one line (wrapping to two if the font is larger). */
+    .tab-wrapper .tab-container button[role="tab"] { padding-left: 6px; padding-right: 6px; }
+
+}
 """
 MAX_UPLOAD = "50mb"  # voice clips and prompts; a 15 s clip is well under 5 MB
 
@@ -46,7 +52,7 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
         session = gr.State(Session())
         gr.Markdown(f"# {TITLE}\nSuno's Bark text-to-audio on this machine.")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, on two lines
             with gr.Tab("Generate", id="generate"):
                 generate = generate_tab(studio, session, sessions, available_formats(), stream_audio)
             with gr.Tab("Clone", id="clone"):
