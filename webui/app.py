@@ -35,6 +35,13 @@ CSS = """
     /* A phone: the tab names, tighter, fit on one line (wrapping to two if the font is larger). */
     .tab-wrapper .tab-container button[role="tab"] { padding-left: 6px; padding-right: 6px; }
 
+    /* The Generate tab: its two columns opened into one list, then the text box, the buttons, the status
+       and the players come first (the examples, the voice and the options after them), so that the
+       Generate button sits under the text box and what it does shows right there (the selectors name
+       the Generate tab's elem_ids; tests/webui/test_other_tabs.py checks the order). */
+    .row:has(> .column > .form > #text),
+    .row:has(> .column > .form > #text) > .column { display: contents; }
+    .form:has(> #text), .row:has(> #generate), #status, .row:has(> #live) { order: -1; }
 }
 """
 MAX_UPLOAD = "50mb"  # voice clips and prompts; a 15 s clip is well under 5 MB
@@ -52,7 +59,7 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
         session = gr.State(Session())
         gr.Markdown(f"# {TITLE}\nSuno's Bark text-to-audio on this machine.")
-        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, on two lines
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # no tab hidden in a menu on a phone
             with gr.Tab("Generate", id="generate"):
                 generate = generate_tab(studio, session, sessions, available_formats(), stream_audio)
             with gr.Tab("Clone", id="clone"):

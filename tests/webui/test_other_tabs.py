@@ -73,3 +73,19 @@ def test_at_a_phones_width_every_tab_is_one_tap_away(open_page):
         tab.click()
         playwright.expect(tab).to_have_attribute("aria-selected", "true")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing sideways
+
+
+def test_at_a_phones_width_generate_sits_under_the_text_box(open_page):
+    page = open_page(PHONE)
+    text, button = box(page, "#text textarea"), box(page, "#generate")
+    assert 0 <= button["y"] - (text["y"] + text["height"]) < 100
+    assert button["y"] + button["height"] <= PHONE["height"]  # on the first screen, no scrolling
+    status, live, voice = box(page, "#status"), box(page, "#live"), box(page, "#voice")
+    assert button["y"] < status["y"] < live["y"] < voice["y"]  # what happens shows where the button is
+
+
+def test_on_a_desktop_generate_stays_below_both_columns(open_page):
+    page = open_page(DESKTOP)
+    text, voice, button = box(page, "#text"), box(page, "#voice"), box(page, "#generate")
+    assert voice["x"] > text["x"] + text["width"] - 1  # two columns side by side
+    assert button["y"] > voice["y"] + voice["height"]
