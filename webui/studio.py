@@ -25,7 +25,7 @@ import torch
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
 from core.engine import Engine, EngineSettings, GenerationResult, Progress, ProgressCallback, SegmentResult
-from core.errors import Cancelled, InputError
+from core.errors import Cancelled, InputError, NameTakenError
 from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
 from core.model_cache import CODEC
@@ -208,7 +208,14 @@ class Studio:
         return self.engine.decode(self.engine.library.get(name).fine)
 
     def rename_voice(self, old: str, new: str) -> VoiceInfo:
-        return self.engine.library.rename(old, new)
+        """NameTakenError when `new` is taken: renaming never replaces a voice."""
+        try:
+            return self.engine.library.rename(old, new)
+        except NameTakenError as e:  # the library's message offers to overwrite, which renaming does not
+            raise NameTakenError(
+                f"{sanitize_voice_name(new)!r} is already in your voice library; "
+                "choose another name, or delete that voice first"
+            ) from e
 
     def delete_voice(self, name: str) -> None:
         self.engine.library.delete(name)

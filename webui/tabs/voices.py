@@ -8,6 +8,7 @@ import gradio as gr
 import numpy as np
 
 from core.constants import SAMPLE_RATE
+from core.errors import InputError
 
 from ..errors import user_errors
 from ..studio import Studio
@@ -91,7 +92,10 @@ def export(studio: Studio, name: str) -> gr.File:
 
 
 def rename(studio: Studio, old: str, new: str) -> tuple[str, gr.Dropdown]:
-    info = studio.rename_voice(required(old, "Choose a voice to rename"), new)
+    old = required(old, "Choose a voice to rename")
+    if not new or not new.strip() or new.strip() == old:
+        raise InputError(f"Type a new name for {old} first.")
+    info = studio.rename_voice(old, new)
     return f"Renamed **{old}** to **{info.name}**.", gr.Dropdown(studio.voice_names(), value=info.name)
 
 
