@@ -89,3 +89,82 @@ def test_on_a_desktop_generate_stays_below_both_columns(open_page):
     text, voice, button = box(page, "#text"), box(page, "#voice"), box(page, "#generate")
     assert voice["x"] > text["x"] + text["width"] - 1  # two columns side by side
     assert button["y"] > voice["y"] + voice["height"]
+
+
+# Voices
+
+
+def add_voice(served: Served, name: str, preset: str = "v2/en_speaker_1") -> None:
+    served.engine.library.save(name, served.engine.resolve_voice(preset)[0])
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def pick_voice(page, name: str) -> None:
+    """Click the voice's row in the Voices table; the new-name box starts from its name."""
+    page.locator("#voices-table").get_by_text(name, exact=True).filter(visible=True).first.click()
+    playwright.expect(page.locator("#voices-picker input")).to_have_value(name)
+    playwright.expect(page.locator("#voices-new-name textarea")).to_have_value(name)
+
+
+def test_deleting_a_voice_clears_what_showed_it(served, open_page):
+    add_voice(served, "Doomed")
+    page = open_page()
+    open_tab(page, "Voices")
+    pick_voice(page, "Doomed")
+    new_name = page.locator("#voices-new-name textarea")
+    page.locator("#voices-play").click()
+    page.locator("#voices-preview audio, #voices-preview [data-testid='waveform-Audio']").first.wait_for(
+        state="attached"
+    )
+    page.locator("#voices-export-button").click()
+    page.locator("#voices-export a[download='Doomed.npz']").wait_for()
+
+    page.locator("#voices-delete").click()
+    page.get_by_text("Delete Doomed from your voices?").wait_for()
+    page.get_by_role("button", name="Yes, delete it").click()
+    message = page.locator("#voices-message")
+    message.get_by_text("Deleted Doomed.").wait_for()
+    playwright.expect(page.locator("#voices-preview")).to_be_hidden()
+    playwright.expect(page.locator("#voices-export")).to_be_hidden()
+    playwright.expect(new_name).to_have_value("")
+    playwright.expect(page.locator("#voices-picker input")).to_have_value("")
+    assert not served.engine.library.exists("Doomed")
+    # The result shows under the row of buttons that made it, not below the import section.
+    assert 0 <= box(page, "#voices-message")["y"] - bottom(page, "#voices-new-name") < 40
+
+
+def bottom(page, selector: str) -> float:
+    b = box(page, selector)
+    return b["y"] + b["height"]
+
+
+def test_picking_another_voice_closes_the_question_about_the_first(served, open_page):
+    add_voice(served, "Keep A")
+    add_voice(served, "Keep B")
+    page = open_page()
+    open_tab(page, "Voices")
+    pick_voice(page, "Keep A")
+    page.locator("#voices-delete").click()
+    page.get_by_text("Delete Keep A from your voices?").wait_for()
+    pick_voice(page, "Keep B")  # "Yes, delete it" would now delete Keep B under a question about Keep A
+    playwright.expect(page.get_by_role("button", name="Yes, delete it")).to_be_hidden()
+
+
+def test_renaming_onto_a_taken_name_says_what_to_do(served, open_page):
+    add_voice(served, "Taken 1")
+    add_voice(served, "Taken 2")
+    page = open_page()
+    open_tab(page, "Voices")
+    pick_voice(page, "Taken 1")
+    page.locator("#voices-new-name textarea").fill("Taken 2")
+    page.locator("#voices-rename").click()
+    error = page.get_by_text("'Taken 2' is already in your voice library")
+    error.wait_for()
+    assert "overwrit" not in error.inner_text()
+    page.locator("#voices-new-name textarea").fill("Taken 3")
+    page.locator("#voices-rename").click()
+    page.locator("#voices-message").get_by_text("Renamed Taken 1 to Taken 3.").wait_for()
+    assert 0 <= box(page, "#voices-message")["y"] - bottom(page, "#voices-new-name") < 40
