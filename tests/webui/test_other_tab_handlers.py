@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import pytest
 
+from core.engine import EngineSettings
 from core.errors import InputError, NameTakenError
+from core.fields import described
 from webui.studio import Studio
-from webui.tabs import voices
+from webui.tabs import settings, voices
 
 
 @pytest.fixture()
@@ -36,3 +39,14 @@ def test_renaming_needs_a_new_name(studio):
         voices.rename(studio, "Anna", "  ")
     with pytest.raises(InputError, match="Type a new name for Anna first"):
         voices.rename(studio, "Anna", "Anna")
+
+
+# Settings
+
+
+def test_each_setting_says_what_it_does_in_its_fields_words(studio):
+    with gr.Blocks(), gr.Tab("Settings") as tab:
+        controls = settings.settings_tab(studio, tab)
+    about = described(EngineSettings)
+    for name, control in controls.items():
+        assert control.info.startswith(about[name].about.help), name

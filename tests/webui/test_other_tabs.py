@@ -9,6 +9,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from core.engine import EngineSettings
+from core.fields import described
+
 from .conftest import HOST, Served
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -168,3 +171,16 @@ def test_renaming_onto_a_taken_name_says_what_to_do(served, open_page):
     page.locator("#voices-rename").click()
     page.locator("#voices-message").get_by_text("Renamed Taken 1 to Taken 3.").wait_for()
     assert 0 <= box(page, "#voices-message")["y"] - bottom(page, "#voices-new-name") < 40
+
+
+# Settings
+
+
+def test_settings_say_what_each_option_costs_and_that_apply_unloads(open_page):
+    page = open_page()
+    open_tab(page, "Settings")
+    about = described(EngineSettings)
+    shown = ["device", "dtype", "max_batch", "small_text", "small_coarse", "small_fine", "offload_cpu", "fast"]
+    for name in shown:
+        playwright.expect(page.get_by_text(about[name].about.help, exact=False).first).to_be_visible()
+    playwright.expect(page.locator("#settings-apply-note")).to_contain_text("unloads the models")
