@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
-from core.engine import Engine, EngineSettings, GenerationResult, Progress, ProgressCallback, SegmentResult
+from core.engine import Engine, GenerationResult, Progress, ProgressCallback, SegmentResult
 from core.errors import Cancelled, InputError, NameTakenError
 from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
@@ -335,8 +335,10 @@ class Studio:
 
     # Models and settings
 
-    def apply_settings(self, **changes) -> EngineSettings:
-        """New engine settings (fields of EngineSettings); loaded models are dropped."""
+    def apply_settings(self, **changes) -> list[str]:
+        """New engine settings (fields of EngineSettings); the names of the fields that changed, in
+        field order. When any did, the loaded models are dropped (they load again on first use); when
+        none did, nothing is unloaded."""
         if "models_dir" in changes:
             models_dir = changes.pop("models_dir")
             current = self.engine.settings.models_dir
@@ -347,9 +349,12 @@ class Studio:
                 if new is not None and not new.is_dir():
                     raise InputError(f"{new} is not a folder; give the folder that holds the model files")
                 changes["models_dir"] = new
-        settings = dataclasses.replace(self.engine.settings, **changes)
-        self.engine.update_settings(settings)
-        return settings
+        old = self.engine.settings
+        settings = dataclasses.replace(old, **changes)
+        changed = [f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) != getattr(old, f.name)]
+        if changed:
+            self.engine.update_settings(settings)
+        return changed
 
     def prepare_models(self, progress: ProgressFn) -> None:
         """Find (download when allowed) and load every model of the current settings; a damaged
@@ -367,18 +372,38 @@ class Studio:
         self.engine.unload()
 
     def status(self) -> str:
-        """Device, loaded models and memory, as Markdown."""
+        """Device, precision, each stage's model (its size, its weights, whether it is loaded) and
+        memory, as Markdown."""
         engine = self.engine
         loaded = [f"{k.stage}{' (small)' if k.small else ''}" for k in engine.models.loaded()]
-        lines = [
-            f"**Device** {engine.device} · **precision** {str(engine.dtype).removeprefix('torch.')}",
+        offload = " · offloaded to the CPU between stages" if engine.models.offload else ""
+        head = [
+            f"**Device** {engine.device} · **precision** {_dtype_name(engine.dtype)}{offload}",
             f"**Models loaded** {', '.join(loaded) if loaded else 'none (they load on first use)'}",
-            f"**Memory** {_process_memory()}",
         ]
+        tail = [f"**Memory** {_process_memory()}"]
         if self.allow_paths:  # where things are, for the person at this machine only
-            lines.append(f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}")
-            lines.append(f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}")
-        return "  \n".join(lines)
+            tail.append(f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}")
+            tail.append(f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}")
+        return "\n\n".join(["  \n".join(head), "\n".join(self._stage_table()), "  \n".join(tail)])
+
+    def _stage_table(self) -> list[str]:
+        """Markdown table rows: per stage, the model the settings ask for (or the one loaded), what it
+        runs in, and whether it is in memory."""
+        engine = self.engine
+        settings, loaded = engine.settings, {k.stage: k for k in engine.models.loaded()}
+        runs_in = _dtype_name(engine.dtype)
+        if settings.fast:
+            runs_in = "fast mode: int8/bf16" if engine.device.type == "cpu" else f"fast mode: {runs_in}"
+        rows = ["| Stage | Model | Runs in | Now |", "|---|---|---|---|"]
+        for stage in STAGES:
+            key = loaded.get(stage)
+            small = key.small if key is not None else settings.small(stage)
+            now = "loaded" if key is not None else "loads on first use"
+            rows.append(f"| {stage} | {'small' if small else 'full'} | {runs_in} | {now} |")
+        now = "loaded" if CODEC in loaded else "loads on first use"
+        rows.append(f"| codec | EnCodec | float32 | {now} |")  # decoded outside autocast
+        return rows
 
 
 def _redacted(value, redact: Callable[[str], str]):
@@ -390,6 +415,10 @@ def _redacted(value, redact: Callable[[str], str]):
     if isinstance(value, list):
         return [_redacted(item, redact) for item in value]
     return value
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def short_time(iso: str | None) -> str:

@@ -44,6 +44,29 @@ def test_renaming_needs_a_new_name(studio):
 # Settings
 
 
+def test_apply_says_what_changed_and_the_status_shows_each_stage(studio):
+    studio.prepare_models(lambda message, fraction: None)
+    text = settings.apply(studio, small_text=True, max_batch=2)
+    assert text.startswith("**Applied: Small text model on, Segments at once 8 → 2.** The models were unloaded")
+    assert "| text | small | float32 | loads on first use |" in text
+    assert "| coarse | full | float32 | loads on first use |" in text
+    studio.prepare_models(lambda message, fraction: None)
+    assert "| text | small | float32 | loaded |" in studio.status()
+    assert "| codec | EnCodec | float32 | loaded |" in studio.status()
+
+
+def test_apply_without_a_change_keeps_the_models(studio):
+    studio.prepare_models(lambda message, fraction: None)
+    current = studio.engine.settings
+    text = settings.apply(studio, small_text=current.small_text, device=current.device)
+    assert text.startswith("**Nothing to apply**") and len(studio.engine.models.loaded()) == 4
+
+
+def test_fast_mode_shows_in_each_stage(studio):
+    settings.apply(studio, fast=True)
+    assert "| fine | full | fast mode: int8/bf16 | loads on first use |" in studio.status()
+
+
 def test_each_setting_says_what_it_does_in_its_fields_words(studio):
     with gr.Blocks(), gr.Tab("Settings") as tab:
         controls = settings.settings_tab(studio, tab)

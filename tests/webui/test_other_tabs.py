@@ -176,6 +176,14 @@ def test_renaming_onto_a_taken_name_says_what_to_do(served, open_page):
 # Settings
 
 
+@pytest.fixture()
+def settings_restored(served: Served) -> Iterator[None]:
+    """The served engine's settings as they were, after the test."""
+    before = served.engine.settings
+    yield
+    served.engine.update_settings(before)
+
+
 def test_settings_say_what_each_option_costs_and_that_apply_unloads(open_page):
     page = open_page()
     open_tab(page, "Settings")
@@ -184,3 +192,18 @@ def test_settings_say_what_each_option_costs_and_that_apply_unloads(open_page):
     for name in shown:
         playwright.expect(page.get_by_text(about[name].about.help, exact=False).first).to_be_visible()
     playwright.expect(page.locator("#settings-apply-note")).to_contain_text("unloads the models")
+
+
+def test_apply_confirms_and_shows_what_is_loaded(served, open_page, settings_restored):
+    page = open_page()
+    open_tab(page, "Settings")
+    page.get_by_label("Small coarse model").check()
+    page.locator("#settings-apply").click()
+    status = page.locator("#engine-status")
+    playwright.expect(status).to_contain_text("Applied: Small coarse model on")
+    playwright.expect(status).to_contain_text("The models were unloaded")
+    playwright.expect(status.locator("tr", has_text="coarse")).to_contain_text("small")
+    playwright.expect(status.locator("tr", has_text="fine")).to_contain_text("full")
+    assert served.engine.settings.small_coarse and not served.engine.settings.small_fine
+    page.locator("#settings-apply").click()  # again, unchanged: nothing is thrown away
+    playwright.expect(status).to_contain_text("Nothing to apply")

@@ -21,6 +21,10 @@ APPLY_NOTE = (
     "Changes take effect when you press **Apply**, which unloads the models: they load again with the new "
     "settings at the next generation, or now with **Download and check the models**."
 )
+RELOAD = (
+    "The models were unloaded; they load again with these settings at the next generation "
+    "(or now: *Download and check the models*)."
+)
 
 
 def settings_tab(studio: Studio, tab: gr.Tab) -> dict[str, gr.Component]:
@@ -93,18 +97,31 @@ def _checkbox(name: str, value: bool) -> gr.Checkbox:
 
 
 def apply(studio: Studio, **settings) -> str:
-    """Change the engine's settings; loaded models are dropped and load again on first use."""
-    studio.apply_settings(**settings)
-    return studio.status()
+    """Change the engine's settings; if any changed, loaded models are dropped and load again on first use."""
+    before = studio.engine.settings
+    changed = studio.apply_settings(**settings)
+    if not changed:
+        return "**Nothing to apply**: these are the settings in use; the models stay loaded.\n\n" + studio.status()
+    after = studio.engine.settings
+    told = ", ".join(_change(name, getattr(before, name), getattr(after, name)) for name in changed)
+    return f"**Applied: {told}.** {RELOAD}\n\n{studio.status()}"
+
+
+def _change(name: str, old, new) -> str:
+    """'Small text model on', 'Device cpu → auto'."""
+    label = LABELS[name]
+    if isinstance(new, bool):
+        return f"{label} {'on' if new else 'off'}"
+    return f"{label} {old or 'none'} → {new or 'none'}"
 
 
 def prepare(studio: Studio, progress=gr.Progress(track_tqdm=True)) -> str:  # noqa: B008 (Gradio injects it)
     """Download what is missing (when allowed) and load every model, which checks the files."""
     studio.prepare_models(lambda message, fraction: progress(fraction, desc=message))
-    return studio.status()
+    return "**Ready**: every model is loaded and its files checked.\n\n" + studio.status()
 
 
 def unload(studio: Studio) -> str:
     """Free the memory the models hold."""
     studio.unload()
-    return studio.status()
+    return "**Unloaded**: the models' memory is free; they load again at the next generation.\n\n" + studio.status()
