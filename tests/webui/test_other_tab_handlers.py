@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 import pytest
+import torch
 
 from core.engine import EngineSettings
 from core.errors import InputError, NameTakenError
@@ -65,6 +66,15 @@ def test_apply_without_a_change_keeps_the_models(studio):
 def test_fast_mode_shows_in_each_stage(studio):
     settings.apply(studio, fast=True)
     assert "| fine | full | fast mode: int8/bf16 | loads on first use |" in studio.status()
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_cuda_graphs_shows_only_where_cuda_runs(studio, monkeypatch, cuda):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    with gr.Blocks(), gr.Tab("Settings") as tab:
+        controls = settings.settings_tab(studio, tab)
+    assert controls["cuda_graphs"].visible is cuda
+    assert all(control.visible for name, control in controls.items() if name != "cuda_graphs")
 
 
 def test_each_setting_says_what_it_does_in_its_fields_words(studio):

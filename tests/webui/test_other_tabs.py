@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
+import torch
 
 from core.engine import EngineSettings
 from core.fields import described
@@ -207,3 +208,14 @@ def test_apply_confirms_and_shows_what_is_loaded(served, open_page, settings_res
     assert served.engine.settings.small_coarse and not served.engine.settings.small_fine
     page.locator("#settings-apply").click()  # again, unchanged: nothing is thrown away
     playwright.expect(status).to_contain_text("Nothing to apply")
+
+
+def test_cuda_graphs_shows_only_where_cuda_runs(open_page):
+    page = open_page()
+    open_tab(page, "Settings")
+    page.get_by_label("Small text model").wait_for()
+    cuda_graphs = page.get_by_label(described(EngineSettings)["cuda_graphs"].about.label)
+    if torch.cuda.is_available():
+        playwright.expect(cuda_graphs).to_be_visible()
+    else:
+        playwright.expect(cuda_graphs).to_be_hidden()

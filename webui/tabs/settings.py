@@ -7,6 +7,7 @@ same text as the command line's --help.
 from __future__ import annotations
 
 import gradio as gr
+import torch
 
 from core.engine import EngineSettings
 from core.fields import described
@@ -54,8 +55,10 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> dict[str, gr.Component]:
             controls["offload_cpu"] = _checkbox("offload_cpu", current.offload_cpu)
         with gr.Column(min_width=220):
             controls["fast"] = _checkbox("fast", current.fast)
-        with gr.Column(min_width=220):
-            controls["cuda_graphs"] = _checkbox("cuda_graphs", current.cuda_graphs)
+        # Hidden, not left out, without CUDA: the apply_settings endpoint takes the same fields everywhere.
+        cuda = torch.cuda.is_available()
+        with gr.Column(min_width=220, visible=cuda):
+            controls["cuda_graphs"] = _checkbox("cuda_graphs", current.cuda_graphs, visible=cuda)
     if studio.allow_paths:  # a folder of this machine: shown and changed only at this machine
         about = ABOUT["models_dir"].about
         controls["models_dir"] = gr.Textbox(
@@ -88,9 +91,9 @@ def _choice(name: str, value: str) -> gr.Dropdown:
     return gr.Dropdown(list(about.choices), value=value, label=about.label, info=about.help)
 
 
-def _checkbox(name: str, value: bool) -> gr.Checkbox:
+def _checkbox(name: str, value: bool, visible: bool = True) -> gr.Checkbox:
     about = ABOUT[name].about
-    return gr.Checkbox(value, label=about.label, info=about.help)
+    return gr.Checkbox(value, label=about.label, info=about.help, visible=visible)
 
 
 # Handlers
