@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from urllib.parse import urlparse
@@ -219,3 +220,35 @@ def test_cuda_graphs_shows_only_where_cuda_runs(open_page):
         playwright.expect(cuda_graphs).to_be_visible()
     else:
         playwright.expect(cuda_graphs).to_be_hidden()
+
+
+def test_an_unticked_checkbox_stands_out_from_its_background(open_page):
+    """WCAG 2.1 (1.4.11, non-text contrast): a control's edge at least 3:1 against what is behind it."""
+    page = open_page()
+    open_tab(page, "Settings")
+    checkbox = page.get_by_label("Small fine model")
+    checkbox.wait_for()
+    assert not checkbox.is_checked()
+    edge, behind = checkbox.evaluate(
+        """box => {
+            let el = box.parentElement, behind = 'rgb(255, 255, 255)';
+            for (; el; el = el.parentElement) {
+                const fill = getComputedStyle(el).backgroundColor;
+                if (fill && fill !== 'transparent' && !fill.startsWith('rgba(0, 0, 0, 0')) { behind = fill; break; }
+            }
+            return [getComputedStyle(box).borderTopColor, behind];
+        }"""
+    )
+    assert contrast(edge, behind) >= 3, (edge, behind)
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two CSS colours 'rgb(r, g, b)'."""
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def luminance(color: str) -> float:
+    channels = [float(c) / 255 for c in re.findall(r"[\d.]+", color)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
