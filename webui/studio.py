@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
+from cloning.audio import BLOCK_S, prepare, read_audio
 from core.engine import Engine, GenerationResult, Progress, ProgressCallback, SegmentResult
 from core.errors import Cancelled, InputError, NameTakenError
 from core.library import VoiceInfo, sanitize_voice_name
@@ -47,6 +48,8 @@ from .redact import folder_redactor
 NO_VOICE = "none"
 MAX_VOICE_UPLOAD_BYTES = 16 * 1024 * 1024  # a real prompt is a few hundred KiB
 CLONE_SAMPLE_TEXT = "Hello! This is how my new voice sounds."
+BEST_CLIP_SECONDS = (5.0, 15.0)  # of speech, for cloning: shorter gives a vaguer voice, longer is cut
+QUIET_CLIP_DBFS = -40.0  # a clip whose RMS is below this was recorded far from the microphone
 
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
 
@@ -58,6 +61,24 @@ class VoiceSample:
     info: VoiceInfo
     audio: np.ndarray  # float32 at sample_rate
     sample_rate: int
+
+
+@dataclass(frozen=True)
+class ClipCheck:
+    """A clip to clone, read and checked as cloning reads it (cloning.audio), before any model runs."""
+
+    seconds: float  # the whole clip
+    sound_seconds: float  # without the silence at its ends
+    rms_dbfs: float  # level of the sound (RMS)
+    peak_dbfs: float
+    notes: tuple[str, ...]  # what to know before cloning it, in words
+
+    def summary(self) -> str:
+        """'4.5 s (4.1 s of sound) · level −23 dBFS RMS, peak −3 dBFS'."""
+        return (
+            f"{self.seconds:.1f} s ({self.sound_seconds:.1f} s of sound) · "
+            f"level {self.rms_dbfs:.0f} dBFS RMS, peak {self.peak_dbfs:.0f} dBFS".replace("-", "−")
+        )
 
 
 class Studio:
@@ -328,6 +349,31 @@ class Studio:
             spoken = self.generate(sample_text or CLONE_SAMPLE_TEXT, info.name, sample_options)
             samples.append(VoiceSample(info, spoken.audio, spoken.sample_rate))
         return samples, tuple(result.notes)
+
+    def check_clip(self, audio: str | Path, source_name: str | None = None, max_seconds: float = 15.0) -> ClipCheck:
+        """Read a clip and check it as a clone would (what it is, its length, silence, clipping), without
+        cloning: InputError with what to do for a clip that cannot be cloned, notes for one that can but
+        may clone badly. max_seconds: the most of it a clone would use."""
+        source = read_audio(audio, name=source_name, max_bytes=self.cloner.max_file_bytes)
+        whole = prepare(source, trim=False, normalize=False)  # its notes: clipping; refuses silence
+        sound = prepare(source, trim=True, normalize=False)  # refuses a clip with too little sound
+        mono = sound.audio24.astype(np.float64)
+        rms = 10 * np.log10(np.mean(mono**2) + 1e-12)
+        peak = 20 * np.log10(np.abs(source.samples).max() + 1e-12)
+        seconds, sound_seconds = source.seconds, sound.blocks * BLOCK_S
+        notes = list(whole.notes)
+        low, high = BEST_CLIP_SECONDS
+        if sound_seconds < low:
+            notes.append(
+                f"{sound_seconds:.1f} s of sound is short: {low:g}–{high:g} s clones best (it can still be tried)"
+            )
+        elif sound_seconds > max_seconds:
+            notes.append(f"only its last {max_seconds:g} s will be used (Use at most)")
+        if rms < QUIET_CLIP_DBFS:
+            notes.append(
+                "it is quiet: Normalise raises it (and its noise); a recording closer to the microphone clones better"
+            )
+        return ClipCheck(round(seconds, 2), round(sound_seconds, 2), float(rms), float(peak), tuple(notes))
 
     def delete_voices(self, names: list[str]) -> None:
         for name in names:

@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import gradio as gr
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from core.engine import EngineSettings
 from core.errors import InputError, NameTakenError
 from core.fields import described
 from webui.studio import Studio
-from webui.tabs import settings, voices
+from webui.tabs import clone, settings, voices
+
+from .helpers import voice_clip
 
 
 @pytest.fixture()
@@ -83,3 +90,46 @@ def test_each_setting_says_what_it_does_in_its_fields_words(studio):
     about = described(EngineSettings)
     for name, control in controls.items():
         assert control.info.startswith(about[name].about.help), name
+
+
+# Clone
+
+
+def clip_of(tmp_path, seconds: float | None = None) -> Path:
+    """espeak-ng's speech (about 6 s), cut to `seconds` when given."""
+    clip = voice_clip(tmp_path / "speech.wav")
+    if seconds is None:
+        return clip
+    audio, rate = sf.read(clip)
+    sf.write(tmp_path / "cut.wav", audio[: int(seconds * rate)], rate)
+    return tmp_path / "cut.wav"
+
+
+def test_a_clip_is_checked_as_soon_as_it_is_given(studio, tmp_path):
+    text, audio = clone.check_clip(studio, str(clip_of(tmp_path)), 15)
+    assert re.fullmatch(r"\*\*Clip\*\* 6\.\d s \(\d\.\d s of sound\) · level −\d+ dBFS RMS, peak −?\d+ dBFS", text)
+    assert audio == gr.skip()
+
+
+def test_a_short_clip_gets_a_note(studio, tmp_path):
+    text, _ = clone.check_clip(studio, str(clip_of(tmp_path, 4.5)), 15)
+    assert "**Clip** 4.5 s" in text and "s of sound is short: 5–15 s clones best" in text
+
+
+def test_a_long_clip_says_what_is_used(studio, tmp_path):
+    text, _ = clone.check_clip(studio, str(clip_of(tmp_path)), 3)
+    assert "only its last 3 s will be used (Use at most)" in text
+
+
+def test_a_text_file_named_wav_is_refused_on_upload(studio, tmp_path):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("Remember to buy milk.\n")
+    text, audio = clone.check_clip(studio, str(fake), 15)
+    assert text.startswith("⚠️ notes.wav cannot be read as audio: it is a text file, not audio")
+    assert audio.value is None  # out of the player, which showed it as 0:00
+
+
+def test_a_silent_clip_is_refused_on_upload(studio, tmp_path):
+    sf.write(tmp_path / "silence.wav", np.zeros(24_000 * 3, dtype=np.float32), 24_000)
+    text, _ = clone.check_clip(studio, str(tmp_path / "silence.wav"), 15)
+    assert text.startswith("⚠️ silence.wav is silent")

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
+import soundfile as sf
 import torch
 
 from core.engine import EngineSettings
 from core.fields import described
 
 from .conftest import HOST, Served
+from .helpers import voice_clip
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -252,3 +254,31 @@ def luminance(color: str) -> float:
     channels = [float(c) / 255 for c in re.findall(r"[\d.]+", color)[:3]]
     linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+# Clone
+
+
+def test_a_clip_that_is_no_audio_is_refused_on_upload(open_page, tmp_path):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("Remember to buy milk.\n")
+    page = open_page()
+    open_tab(page, "Clone")
+    page.locator("#clone-audio input[type=file]").set_input_files(str(fake))
+    page.locator("#clone-check").get_by_text("notes.wav cannot be read as audio: it is a text file").wait_for()
+    playwright.expect(page.locator("#clone-audio audio")).to_have_count(0)  # no 0:00 player left
+    playwright.expect(page.locator("#clone-audio input[type=file]")).to_be_attached()  # ready for another
+
+
+def test_a_short_clip_shows_its_length_and_level_with_a_note(open_page, tmp_path):
+    speech = voice_clip(tmp_path / "speech.wav")
+    audio, rate = sf.read(speech)
+    sf.write(tmp_path / "short.wav", audio[: int(4.5 * rate)], rate)
+    page = open_page()
+    open_tab(page, "Clone")
+    page.locator("#clone-audio input[type=file]").set_input_files(str(tmp_path / "short.wav"))
+    check = page.locator("#clone-check")
+    check.get_by_text(re.compile(r"4\.5 s \(\d\.\d s of sound\) · level −\d+ dBFS RMS")).wait_for()
+    playwright.expect(check).to_contain_text("s of sound is short: 5–15 s clones best")
+    page.get_by_role("button", name="Clear").click()
+    playwright.expect(check).to_have_text("")
