@@ -15,8 +15,9 @@ import torch
 from core.engine import EngineSettings
 from core.errors import InputError, NameTakenError
 from core.fields import described
+from core.options import GenerationOptions
 from webui.studio import Studio
-from webui.tabs import clone, settings, voices
+from webui.tabs import clone, history, settings, voices
 
 from .helpers import voice_clip
 
@@ -133,3 +134,20 @@ def test_a_silent_clip_is_refused_on_upload(studio, tmp_path):
     sf.write(tmp_path / "silence.wav", np.zeros(24_000 * 3, dtype=np.float32), 24_000)
     text, _ = clone.check_clip(studio, str(tmp_path / "silence.wav"), 15)
     assert text.startswith("⚠️ silence.wav is silent")
+
+
+# History
+
+
+def test_the_voice_column_names_random_and_uploaded_voices(studio, tmp_path):
+    generate_one(studio, "Random.")
+    generate_one(studio, "Preset.", "v2/en_speaker_3")
+    prompt_file = studio.engine.resolve_voice("v2/de_speaker_1")[0].save(tmp_path / "Mine.npz")
+    generate_one(studio, "Uploaded.", studio.read_voice_file(prompt_file), upload=str(prompt_file))
+    voices_by_text = {row[1]: row[2] for row in history.history_rows(studio.history())}
+    assert voices_by_text == {"Random.": "random", "Preset.": "v2/en_speaker_3", "Uploaded.": "uploaded Mine.npz"}
+
+
+def generate_one(studio: Studio, text: str, voice=None, upload: str | None = None):
+    result = studio.generate(text, voice, GenerationOptions(seed=1, max_duration_s=0.2))
+    return studio.save_output(result, "wav", upload)

@@ -25,7 +25,15 @@ class HistoryTab:
 
 
 def history_rows(entries: list[OutputEntry]) -> list[list]:
-    return [[short_time(e.created), _shorten(e.text), e.voice_name or "", e.seed, e.duration_s] for e in entries]
+    return [[short_time(e.created), _shorten(e.text), voice_label(e), e.seed, e.duration_s] for e in entries]
+
+
+def voice_label(entry: OutputEntry) -> str:
+    """The voice a generation used: its name, the uploaded file's, or 'random'."""
+    if entry.voice_name:
+        return entry.voice_name
+    upload = entry.record.get("voice_upload")
+    return f"uploaded {upload}" if isinstance(upload, str) and upload else "random"
 
 
 def history_choices(entries: list[OutputEntry]) -> list[tuple[str, str]]:
