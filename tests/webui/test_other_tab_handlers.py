@@ -139,6 +139,14 @@ def test_a_silent_clip_is_refused_on_upload(studio, tmp_path):
 # History
 
 
+def test_delete_asks_only_about_a_chosen_generation(studio):
+    with pytest.raises(InputError, match="Choose a generation to delete first"):
+        history.ask(studio, None)
+    entry = generate_one(studio, "Hello there.")
+    confirm, question = history.ask(studio, entry.id)
+    assert confirm.visible is True and "Hello there." in question
+
+
 def test_the_voice_column_names_random_and_uploaded_voices(studio, tmp_path):
     generate_one(studio, "Random.")
     generate_one(studio, "Preset.", "v2/en_speaker_3")

@@ -14,6 +14,8 @@ import torch
 
 from core.engine import EngineSettings
 from core.fields import described
+from core.options import GenerationOptions
+from core.outputs import write_outputs
 
 from .conftest import HOST, Served
 from .helpers import voice_clip
@@ -282,3 +284,17 @@ def test_a_short_clip_shows_its_length_and_level_with_a_note(open_page, tmp_path
     playwright.expect(check).to_contain_text("s of sound is short: 5–15 s clones best")
     page.get_by_role("button", name="Clear").click()
     playwright.expect(check).to_have_text("")
+
+
+# History
+
+
+def test_delete_with_nothing_chosen_asks_nothing(served, open_page):
+    options = GenerationOptions(seed=2, max_duration_s=0.2)
+    write_outputs(served.engine.generate("Keep me.", options=options), served.engine, served.output_dir, "wav")
+    page = open_page()
+    open_tab(page, "History")
+    page.locator("#history-table").get_by_text("Keep me.").filter(visible=True).first.wait_for()
+    page.locator("#history-delete").click()
+    page.get_by_text("Choose a generation to delete first.").wait_for()
+    playwright.expect(page.get_by_role("button", name="Yes, delete it")).to_be_hidden()

@@ -62,9 +62,9 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
     settings = gr.JSON(label="Settings", open=False)
     with gr.Row():
         reuse_button = gr.Button("Use these settings again", variant="primary")
-        delete_button = gr.Button("Delete…", variant="stop")
+        delete_button = gr.Button("Delete…", variant="stop", elem_id="history-delete")
     with gr.Row(visible=False) as confirm_row:
-        gr.Markdown("Delete this generation's audio, voice and settings? This cannot be undone.")
+        question = gr.Markdown()
         confirm_button = gr.Button("Yes, delete it", variant="stop")
         keep_button = gr.Button("Keep it")
     message = gr.Markdown(label="Notes")
@@ -75,13 +75,14 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
     refresh_button.click(refresh, None, views, api_name="history")
     table.select(pick_row, shown, picker, api_visibility="private")
     picker.change(handler(show, studio), picker, [audio, download, settings], api_name="history_entry")
+    picker.change(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")  # asked of another
     reuse_button.click(
         handler(reuse, studio, generate.formats, list(generate.controls)),
         picker,
         reuse_outputs,
         api_name="reuse_settings",
     )
-    delete_button.click(lambda: gr.Row(visible=True), None, confirm_row, api_visibility="private")
+    delete_button.click(handler(ask, studio), picker, [confirm_row, question], api_visibility="private")
     keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
     confirm_button.click(handler(delete, studio), picker, [*views, confirm_row], api_name="delete_generation")
     return HistoryTab(views, refresh)
@@ -114,6 +115,14 @@ def reuse(studio: Studio, formats: list[str], controls: list[str], entry_id: str
     values = form_from_options(options)
     fmt = fmt if fmt in formats else gr.skip()
     return text, voice, fmt, *(values[name] for name in controls), gr.Tabs(selected="generate"), "  \n".join(notes)
+
+
+def ask(studio: Studio, entry_id: str | None) -> tuple[gr.Row, str]:
+    """Show the question before a generation is deleted, naming it."""
+    entry = studio.entry(required(entry_id, "Choose a generation to delete"))
+    when = f" of {short_time(entry.created)}" if entry.created else ""
+    question = f"Delete the generation {_shorten(entry.text, 50)!r}{when} (its audio, voice and settings)?"
+    return gr.Row(visible=True), question + " This cannot be undone."
 
 
 def delete(studio: Studio, entry_id: str | None) -> tuple:
