@@ -70,7 +70,7 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
                 clone = clone_tab(studio)
             with gr.Tab("Voices", id="voices"):
                 voices = voices_tab(studio)
-            with gr.Tab("History", id="history"):
+            with gr.Tab("History", id="history") as history_page:
                 history = history_tab(studio, generate, tabs)
             with gr.Tab("Settings", id="settings") as tab:
                 settings_tab(studio, tab)
@@ -83,6 +83,8 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
             event.success(history.refresh, None, history.views, api_visibility="private")
         app.load(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         app.load(history.refresh, None, history.views, api_visibility="private")
+        # Opened, it shows what is there now (e.g. what bark_perform.py wrote meanwhile).
+        history_page.select(history.refresh, None, history.views, api_visibility="private")
 
         def tab_closed(request: gr.Request) -> None:
             sessions.close(request.session_hash)

@@ -15,7 +15,7 @@ import torch
 from core.engine import EngineSettings
 from core.fields import described
 from core.options import GenerationOptions
-from core.outputs import write_outputs
+from core.outputs import delete_output, list_outputs, write_outputs
 
 from .conftest import HOST, Served
 from .helpers import voice_clip
@@ -287,6 +287,26 @@ def test_a_short_clip_shows_its_length_and_level_with_a_note(open_page, tmp_path
 
 
 # History
+
+
+def test_an_empty_history_says_where_generations_come_from(served, open_page):
+    for entry in list_outputs(served.output_dir):
+        delete_output(served.output_dir, entry.id)
+    page = open_page()
+    open_tab(page, "History")
+    empty = page.locator("#history-empty")
+    playwright.expect(empty).to_contain_text("No generations yet")
+    playwright.expect(page.locator("#history-table")).to_be_hidden()
+    empty.get_by_role("button", name="Go to Generate").click()
+    playwright.expect(page.get_by_role("tab", name="Generate")).to_have_attribute("aria-selected", "true")
+
+    options = GenerationOptions(seed=1, max_duration_s=0.2)  # as bark_perform.py would write one
+    write_outputs(served.engine.generate("Made elsewhere.", options=options), served.engine, served.output_dir, "wav")
+    open_tab(page, "History")  # opened again, it shows what is there now
+    table = page.locator("#history-table")
+    table.get_by_text("Made elsewhere.").filter(visible=True).first.wait_for()
+    table.get_by_text("random", exact=True).filter(visible=True).first.wait_for()  # its voice column
+    playwright.expect(empty).to_be_hidden()
 
 
 def test_delete_with_nothing_chosen_asks_nothing(served, open_page):

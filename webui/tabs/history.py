@@ -16,6 +16,10 @@ from .handler import handler, required
 
 HEADERS = ["When", "Text", "Voice", "Seed", "Seconds"]
 TEXT_CHARS = 80
+EMPTY = (
+    "**No generations yet.** Each one you make in the Generate tab (or with `python bark_perform.py`) is kept "
+    "here, with its voice and its settings, to play, download, delete or make again."
+)
 
 
 @dataclass
@@ -43,36 +47,49 @@ def history_choices(entries: list[OutputEntry]) -> list[tuple[str, str]]:
 def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> HistoryTab:
     entries = studio.history()
     shown = gr.State([e.id for e in entries])  # the table's rows, so a click picks what the user saw
-    table = gr.Dataframe(
-        history_rows(entries), headers=HEADERS, label="Past generations", interactive=False, elem_id="history-table"
-    )
-    with gr.Row():
-        picker = gr.Dropdown(
-            history_choices(entries),
-            value=None,
-            label="Generation",
-            scale=3,
-            allow_custom_value=True,  # generations made after this page was built; ids are checked
-            elem_id="history-picker",
+    with gr.Column(visible=not entries, elem_id="history-empty") as empty:
+        gr.Markdown(EMPTY)
+        with gr.Row():
+            go_button = gr.Button("Go to Generate", variant="primary")
+            empty_refresh = gr.Button("Refresh")
+    with gr.Column(visible=bool(entries)) as content:
+        table = gr.Dataframe(
+            history_rows(entries),
+            headers=HEADERS,
+            label="Past generations",
+            interactive=False,
+            elem_id="history-table",
         )
-        refresh_button = gr.Button("Refresh", scale=1)
-    with gr.Row():
-        audio = gr.Audio(label="Audio", interactive=False, buttons=["download"])
-        download = gr.File(label="Files", file_count="multiple", interactive=False)
-    settings = gr.JSON(label="Settings", open=False)
-    with gr.Row():
-        reuse_button = gr.Button("Use these settings again", variant="primary")
-        delete_button = gr.Button("Delete…", variant="stop", elem_id="history-delete")
-    with gr.Row(visible=False) as confirm_row:
-        question = gr.Markdown()
-        confirm_button = gr.Button("Yes, delete it", variant="stop")
-        keep_button = gr.Button("Keep it")
-    message = gr.Markdown(label="Notes")
+        with gr.Row():
+            picker = gr.Dropdown(
+                history_choices(entries),
+                value=None,
+                label="Generation",
+                scale=3,
+                allow_custom_value=True,  # generations made after this page was built; ids are checked
+                elem_id="history-picker",
+            )
+            refresh_button = gr.Button("Refresh", scale=1)
+        with gr.Row():
+            audio = gr.Audio(label="Audio", interactive=False, buttons=["download"])
+            download = gr.File(label="Files", file_count="multiple", interactive=False)
+        settings = gr.JSON(label="Settings", open=False)
+        with gr.Row():
+            reuse_button = gr.Button("Use these settings again", variant="primary")
+            delete_button = gr.Button("Delete…", variant="stop", elem_id="history-delete")
+        with gr.Row(visible=False) as confirm_row:
+            question = gr.Markdown()
+            confirm_button = gr.Button("Yes, delete it", variant="stop")
+            keep_button = gr.Button("Keep it")
+        message = gr.Markdown(label="Notes")
     reuse_outputs = [generate.text, generate.voice, generate.audio_format, *generate.controls.values(), tabs, message]
 
     views = [table, picker, shown]
     refresh = handler(show_history, studio)
     refresh_button.click(refresh, None, views, api_name="history")
+    empty_refresh.click(refresh, None, views, api_visibility="private")
+    shown.change(is_empty, shown, [empty, content], api_visibility="private")  # after every refresh
+    go_button.click(lambda: gr.Tabs(selected="generate"), None, tabs, api_visibility="private")
     table.select(pick_row, shown, picker, api_visibility="private")
     picker.change(handler(show, studio), picker, [audio, download, settings], api_name="history_entry")
     picker.change(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")  # asked of another
@@ -94,6 +111,11 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
 def show_history(studio: Studio) -> tuple:
     """The past generations, for the table and the picker."""
     return _views(studio.history())
+
+
+def is_empty(ids: list[str]) -> tuple[gr.Column, gr.Column]:
+    """The empty state instead of the table and its controls when there is nothing to show."""
+    return gr.Column(visible=not ids), gr.Column(visible=bool(ids))
 
 
 def pick_row(ids: list[str], event: gr.SelectData) -> str | dict:
