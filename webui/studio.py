@@ -339,9 +339,18 @@ class Studio:
         sample_seconds: float,
         source_name: str | None,
         progress: ProgressFn,
+        overwrite: bool = False,
     ) -> tuple[list[VoiceSample], tuple[str, ...]]:
-        """Clone `audio` into the library (one voice per variant), each with a short sample in its voice."""
-        result = self.clone(audio, name, options, source_name=source_name, progress=lambda m, f: progress(m, 0.7 * f))
+        """Clone `audio` into the library (one voice per variant), each with a short sample in its voice;
+        NameTakenError when a name is taken and overwrite is off."""
+        result = self.clone(
+            audio,
+            name,
+            options,
+            overwrite=overwrite,
+            source_name=source_name,
+            progress=lambda m, f: progress(m, 0.7 * f),
+        )
         samples = []
         sample_options = GenerationOptions(max_duration_s=sample_seconds, seed=0)
         for i, info in enumerate(result.voices):

@@ -159,3 +159,16 @@ def test_the_voice_column_names_random_and_uploaded_voices(studio, tmp_path):
 def generate_one(studio: Studio, text: str, voice=None, upload: str | None = None):
     result = studio.generate(text, voice, GenerationOptions(seed=1, max_duration_s=0.2))
     return studio.save_output(result, "wav", upload)
+
+
+def test_a_taken_name_can_be_overwritten_from_the_clone_tab(studio, tmp_path):
+    """The library's 'choose another name or allow overwriting' names something the tab has."""
+    clip = str(clip_of(tmp_path))
+    options = {"language": "en", "trim_silence": True, "normalize": True, "max_seconds": 15.0, "variants": 1}
+    progress = lambda fraction, desc=None: None  # noqa: E731
+    first = clone.clone(studio, clip, "Twin", "Hi.", 0.2, progress=progress, **options)
+    with pytest.raises(NameTakenError, match="allow overwriting"):
+        clone.clone(studio, clip, "Twin", "Hi.", 0.2, progress=progress, **options)
+    again = clone.clone(studio, clip, "Twin", "Hi.", 0.2, True, progress=progress, **options)
+    assert first[0].startswith("Saved **Twin**") and again[0].startswith("Saved **Twin**")
+    assert studio.voice_names() == ["Twin"]

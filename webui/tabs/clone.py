@@ -36,6 +36,7 @@ def clone_tab(studio: Studio) -> CloneTab:
             )
             checked = gr.Markdown(elem_id="clone-check")  # what the clip is, as soon as it is given
             name = gr.Textbox(label="Name of the new voice", elem_id="clone-name")
+            overwrite = gr.Checkbox(False, label="Overwrite voices of that name", elem_id="clone-overwrite")
             language = gr.Dropdown(
                 [(spec.display_name, code) for code, spec in cloning.QUANTIZERS.items()],
                 value=defaults.language,
@@ -67,7 +68,7 @@ def clone_tab(studio: Studio) -> CloneTab:
     audio.clear(lambda: "", None, checked, api_visibility="private")
     cloned = clone_button.click(
         handler(clone, studio),
-        [audio, name, sample_text, sample_seconds],
+        [audio, name, sample_text, sample_seconds, overwrite],
         [notes, *players, keep, drop_button, made],
         inputs_kwargs=options,
         api_name="clone",
@@ -101,6 +102,7 @@ def clone(
     name: str,
     sample_text: str,
     sample_seconds: float,
+    overwrite: bool = False,
     progress=gr.Progress(),  # noqa: B008 (Gradio injects it)
     **options,
 ) -> list:
@@ -111,7 +113,7 @@ def clone(
     options = cloning.CloneOptions(**{**options, "variants": int(options["variants"])})
     source = Path(audio).name if isinstance(audio, str) else None
     samples, clone_notes = studio.clone_with_samples(
-        audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m)
+        audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m), overwrite
     )
     names = [s.info.name for s in samples]
     shown = [gr.Audio((s.sample_rate, s.audio), label=s.info.name, visible=True) for s in samples]

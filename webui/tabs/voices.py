@@ -61,7 +61,7 @@ def voices_tab(studio: Studio) -> VoicesTab:
         upload = gr.File(label="Voice file", file_types=[".npz"], type="filepath", scale=2)
         with gr.Column(scale=1):
             import_name = gr.Textbox(label="Name (default: the file's name)")
-            overwrite = gr.Checkbox(False, label="Replace a voice of that name")
+            overwrite = gr.Checkbox(False, label="Overwrite a voice of that name")
             import_button = gr.Button("Import")
             import_message = gr.Markdown(elem_id="voices-import-message")
 
