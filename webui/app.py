@@ -75,7 +75,7 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
             with gr.Tab("Settings", id="settings") as tab:
                 settings_tab(studio, tab)
 
-        voice_views = [generate.voice, voices.table, voices.picker]
+        voice_views = [generate.voice, voices.table, voices.empty, voices.picker]
         voices_refresh = handler(refresh_voices, studio)
         for event in [*generate.voices_changed, *clone.voices_changed, *voices.voices_changed]:
             event.success(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
@@ -94,10 +94,11 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
     return app
 
 
-def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Dropdown]:
-    """Every view of the library (Generate's voice picker, the Voices table and picker), after it
-    changed or when a page opens."""
-    return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(studio.voice_names())
+def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Markdown, gr.Dropdown]:
+    """Every view of the library (Generate's voice picker, the Voices table, its empty state and its
+    picker), after it changed or when a page opens."""
+    names = studio.voice_names()
+    return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Markdown(visible=not names), gr.Dropdown(names)
 
 
 def launch_options(output_dir: Path) -> dict[str, Any]:

@@ -118,6 +118,22 @@ def pick_voice(page, name: str) -> None:
     playwright.expect(page.locator("#voices-new-name textarea")).to_have_value(name)
 
 
+def test_an_empty_library_says_how_to_get_voices(served, open_page, tmp_path):
+    for info in served.engine.library.list():
+        served.engine.library.delete(info.name)
+    page = open_page()
+    open_tab(page, "Voices")
+    empty = page.locator("#voices-empty")
+    playwright.expect(empty).to_contain_text("No voices of your own yet")
+    prompt = served.engine.resolve_voice("v2/en_speaker_4")[0].save(tmp_path / "Newcomer.npz")
+    page.get_by_text("Import a voice (.npz)").click()
+    page.locator("#voices-import input[type=file]").set_input_files(str(prompt))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.locator("#voices-import-message").get_by_text("Imported Newcomer.").wait_for()
+    playwright.expect(empty).to_be_hidden()
+    page.locator("#voices-table").get_by_text("Newcomer", exact=True).filter(visible=True).first.wait_for()
+
+
 def test_deleting_a_voice_clears_what_showed_it(served, open_page):
     add_voice(served, "Doomed")
     page = open_page()

@@ -15,11 +15,16 @@ from ..studio import Studio
 from .handler import handler, required
 
 HEADERS = ["Name", "Language", "Source", "Created"]
+EMPTY = (
+    "**No voices of your own yet.** Clone one from a recording (Clone tab), keep the voice of a generation "
+    "(*Save as voice* in Generate) or import an .npz below. Suno's presets are always in Generate's voice picker."
+)
 
 
 @dataclass
 class VoicesTab:
     table: gr.Dataframe
+    empty: gr.Markdown  # shown instead of an empty table
     picker: gr.Dropdown
     voices_changed: list = field(default_factory=list)
 
@@ -28,6 +33,7 @@ def voices_tab(studio: Studio) -> VoicesTab:
     table = gr.Dataframe(
         studio.voice_rows(), headers=HEADERS, label="Your voices", interactive=False, elem_id="voices-table"
     )
+    empty = gr.Markdown(EMPTY, visible=not studio.voice_names(), elem_id="voices-empty")
     with gr.Row():
         picker = gr.Dropdown(
             studio.voice_names(),
@@ -58,7 +64,7 @@ def voices_tab(studio: Studio) -> VoicesTab:
         keep_button = gr.Button("Keep it")
     message = gr.Markdown(elem_id="voices-message")  # under the buttons whose results it says
     with gr.Accordion("Import a voice (.npz)", open=False), gr.Row():
-        upload = gr.File(label="Voice file", file_types=[".npz"], type="filepath", scale=2)
+        upload = gr.File(label="Voice file", file_types=[".npz"], type="filepath", scale=2, elem_id="voices-import")
         with gr.Column(scale=1):
             import_name = gr.Textbox(label="Name (default: the file's name)")
             overwrite = gr.Checkbox(False, label="Overwrite a voice of that name")
@@ -84,7 +90,7 @@ def voices_tab(studio: Studio) -> VoicesTab:
         [import_message, picker],
         api_name="import_voice",
     )
-    return VoicesTab(table, picker, voices_changed=[renamed, deleted, imported])
+    return VoicesTab(table, empty, picker, voices_changed=[renamed, deleted, imported])
 
 
 # Handlers
