@@ -56,19 +56,49 @@ class EngineSettings:
         off="BARK_MODELS_DIR, if set",
     )
     prompts_dir: Path = option(Path("prompts"), "Voice library", "the folder of your voices")
-    device: str = one_of("auto", DEVICES, "Device", "where the models run")
-    dtype: str = one_of("auto", DTYPES, "Precision", "compute precision (autocast on GPUs)")
-    small_text: bool = option(False, "Small text model", "the small model for the text stage")
-    small_coarse: bool = option(False, "Small coarse model", "the small model for the coarse stage")
-    small_fine: bool = option(False, "Small fine model", "the small model for the fine stage")
-    offload_cpu: bool = option(False, "Offload to CPU", "keep models on the CPU between stages (less GPU memory)")
+    device: str = one_of(
+        "auto", DEVICES, "Device", "where the models run: auto takes a CUDA GPU, else Apple MPS, else the CPU"
+    )
+    dtype: str = one_of(
+        "auto",
+        DTYPES,
+        "Precision",
+        "compute precision (autocast on GPUs): auto is bfloat16 or float16 on a GPU, faster and half the memory "
+        "of float32, and float32 on the CPU",
+    )
+    small_text: bool = option(
+        False, "Small text model", "the small model for the text stage: less memory and faster, somewhat lower quality"
+    )
+    small_coarse: bool = option(
+        False,
+        "Small coarse model",
+        "the small model for the coarse stage: less memory and faster, somewhat lower quality",
+    )
+    small_fine: bool = option(
+        False, "Small fine model", "the small model for the fine stage: less memory and faster, somewhat lower quality"
+    )
+    offload_cpu: bool = option(
+        False,
+        "Offload to CPU",
+        "keep models on the CPU between stages: less GPU memory, slower (each stage moves its model to the GPU)",
+    )
     max_batch: int = ranged(
-        8, 1, MAX_BATCH, "Max batch", "segments of a long text generated together (stable continuity); 1: one at a time"
+        8,
+        1,
+        MAX_BATCH,
+        "Max batch",
+        "segments of a long text generated together (stable continuity): more is faster and needs more memory; "
+        "1: one at a time",
     )
     fast: bool = option(
         False, "Fast mode", "int8/bf16 weights: about 2x faster on a CPU; logits move 1-2%, so a seed sounds different"
     )  # core.fast
-    cuda_graphs: bool = option(False, "CUDA graphs", "on a CUDA GPU, replay decode steps as CUDA graphs (opt-in)")
+    cuda_graphs: bool = option(
+        False,
+        "CUDA graphs",
+        "on a CUDA GPU, replay decode steps as CUDA graphs: less time launching kernels per token, some GPU memory "
+        "for the graphs (opt-in)",
+    )
     allow_download: bool = option(True, "Download models", "fetch missing model files from the Hugging Face hub")
 
     def __post_init__(self) -> None:
