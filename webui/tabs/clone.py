@@ -9,6 +9,7 @@ import gradio as gr
 
 import cloning
 from cloning.options import MAX_MAX_SECONDS, MAX_VARIANTS, MIN_MAX_SECONDS
+from core.audio import to_int16
 from core.errors import InputError
 
 from ..studio import BEST_CLIP_SECONDS, CLONE_SAMPLE_TEXT, Studio
@@ -116,7 +117,7 @@ def clone(
         audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m), overwrite
     )
     names = [s.info.name for s in samples]
-    shown = [gr.Audio((s.sample_rate, s.audio), label=s.info.name, visible=True) for s in samples]
+    shown = [gr.Audio((s.sample_rate, to_int16(s.audio)), label=s.info.name, visible=True) for s in samples]
     hidden = [gr.Audio(None, visible=False)] * (MAX_VARIANTS - len(samples))
     text = "  \n".join([f"Saved {', '.join(f'**{n}**' for n in names)} in your voices.", *clone_notes])
     choose = [gr.CheckboxGroup(names, value=names, visible=True), gr.Button(visible=True)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 import numpy as np
 
+from core.audio import to_int16
 from core.constants import SAMPLE_RATE
 from core.errors import InputError
 
@@ -108,7 +109,7 @@ def picked(name: str | None) -> tuple[gr.Audio, gr.File, str, gr.Row]:
 
 def play(studio: Studio, name: str) -> tuple[int, np.ndarray]:
     """Decode the voice's own prompt: 24 kHz audio."""
-    return SAMPLE_RATE, studio.preview_voice(required(name, "Choose a voice"))
+    return SAMPLE_RATE, to_int16(studio.preview_voice(required(name, "Choose a voice")))
 
 
 def export(studio: Studio, name: str) -> gr.File:
