@@ -66,8 +66,9 @@ def simple_controls() -> dict[str, gr.Component]:
         "min_eos_p": _slider("min_eos_p", 0.01),
     }
     with gr.Row():
-        controls["random_seed"] = gr.Checkbox(True, label="Random seed", scale=1)
-        controls["seed"] = _number("seed", scale=2)
+        controls["random_seed"] = gr.Checkbox(True, label="Random seed", scale=1, elem_id="random-seed")
+        # Hidden while Random is ticked (the tab shows it when unticked), so no number shows that is not used.
+        controls["seed"] = _number("seed", scale=2, visible=False, elem_id="seed")
     return controls
 
 
@@ -115,6 +116,8 @@ def options_from_form(form: dict[str, Any]) -> GenerationOptions:
     split = SplitOptions(**{f.name: values[SPLIT_PREFIX + f.name] for f in dataclasses.fields(SplitOptions)})
     fields = {f.name for f in dataclasses.fields(GenerationOptions)} - {"split", "seed"}
     seed = None if values["random_seed"] else values["seed"]
+    if seed is None and not values["random_seed"]:
+        raise InputError("Type a seed, or tick Random seed", "seed")
     return GenerationOptions(split=split, seed=seed, **{name: values[name] for name in fields})
 
 
@@ -124,7 +127,7 @@ def form_from_options(options: GenerationOptions) -> dict[str, Any]:
     values.pop("split")
     values.update({SPLIT_PREFIX + f.name: getattr(options.split, f.name) for f in dataclasses.fields(SplitOptions)})
     values["random_seed"] = options.seed is None
-    values["seed"] = options.seed if options.seed is not None else 0
+    values["seed"] = options.seed if options.seed is not None else 0  # with random_seed the box is hidden
     values.update({name: 0 for name in ZERO_IS_OFF if values[name] is None})
     return values
 

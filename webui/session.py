@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from .studio import Job
+
 
 class Session:
     """The cancel switch of this tab's generation and the last generation it made.
@@ -16,15 +18,23 @@ class Session:
         self.cancel = threading.Event()
         self.active = False
         self.last_entry: str | None = None  # history id of the last generation, for "Save as voice"
+        self.last_seed: int | None = None  # its seed, for the Seed box when Random is unticked
+        self.made: str | None = None  # history id of what the generation requested last made (None so far)
+        self.in_page = False  # requested by the page's Generate (not an API call): errors go to its status
+        self.confirmed: str | None = None  # the long text the user said yes to (asked once per text)
+        self.job: Job | None = None  # the generation the page requested last, as its progress line shows it
 
     def __deepcopy__(self, memo: dict) -> Session:
         # Gradio deep-copies a State's initial value for each new tab: give each a fresh session
         # (an Event cannot be copied, and must not be shared).
         return Session()
 
-    def request(self) -> None:
+    def request(self, in_page: bool = False, job: Job | None = None) -> None:
         self.cancel = threading.Event()  # a new one: a cancelled run still ending keeps its own, set
         self.active = True
+        self.made = None
+        self.in_page = in_page
+        self.job = job
 
     def start(self) -> None:
         """The generation runs now (API callers start here without a request)."""

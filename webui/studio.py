@@ -12,9 +12,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import statistics
 import sys
 import tempfile
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +29,7 @@ import torch
 from cloning import CloneOptions, CloneResult, VoiceCloner
 from cloning.audio import BLOCK_S, prepare, read_audio
 from core.activity import Loading
+from core.constants import SEMANTIC_RATE_HZ
 from core.engine import Engine, GenerationResult, Progress, ProgressCallback, SegmentResult
 from core.errors import Cancelled, InputError, NameTakenError
 from core.library import VoiceInfo, sanitize_voice_name
@@ -35,12 +39,14 @@ from core.options import GenerationOptions
 from core.outputs import (
     OutputEntry,
     delete_output,
+    estimate_seconds,
     get_output,
     list_outputs,
     recover_outputs,
     write_outputs,
 )
 from core.presets import is_preset, presets_by_language
+from core.semantic import max_semantic_tokens
 from core.textsplit import Segment
 from core.voice import VoicePrompt
 
@@ -53,6 +59,8 @@ BEST_CLIP_SECONDS = (5.0, 15.0)  # of speech, for cloning: shorter gives a vague
 QUIET_CLIP_DBFS = -40.0  # a clip whose RMS is below this was recorded far from the microphone
 
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
+SPEED_SAMPLES = 10  # the last finished generations the speed is measured over
+SEGMENT_STAGES = ("text", "coarse", "fine", "decode")  # what each segment goes through, in order
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,73 @@ class ClipCheck:
         )
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """What a generation would make, before it runs."""
+
+    segments: list[Segment]
+    seconds: list[float]  # about how much audio each makes: Bark speaks ~14 characters a second, up to its cap
+    audio_s: float  # their sum
+    work_s: float | None  # about how long it takes at the measured speed; None before any measurement
+    measured: int  # how many finished generations work_s comes from
+
+
+class Speed:
+    """How fast this server generates: seconds of work per second of audio, the median of its last
+    finished generations (from either door; the first one includes loading the models)."""
+
+    def __init__(self) -> None:
+        self._ratios: deque[float] = deque(maxlen=SPEED_SAMPLES)
+        self._lock = threading.Lock()
+
+    def record(self, result: GenerationResult) -> None:
+        if result.duration_s > 0 and result.compute_s > 0:
+            with self._lock:
+                self._ratios.append(result.compute_s / result.duration_s)
+
+    def measure(self, audio_s: float) -> tuple[float | None, int]:
+        """(about how long `audio_s` seconds of audio take, None before any measurement; how many
+        generations that comes from)."""
+        with self._lock:
+            if not self._ratios:
+                return None, 0
+            return statistics.median(self._ratios) * audio_s, len(self._ratios)
+
+
+@dataclass(eq=False)
+class Job:
+    """One generation as others may watch it: its estimate and, once it has the engine, when it started
+    and its last progress report (written by the generation's thread, read by any)."""
+
+    estimate: Estimate
+    started_at: float | None = None  # time.monotonic()
+    progress: Progress | None = None
+
+    @property
+    def fraction(self) -> float:
+        """How much of it is done, 0..1."""
+        return progress_fraction(self.progress) if self.progress is not None else 0.0
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started_at if self.started_at is not None else 0.0
+
+    def left_s(self) -> float | None:
+        """About how long until it ends: from its own progress once it has made some, else from the
+        measured speed; None when neither tells."""
+        if self.fraction >= 0.05:
+            return self.elapsed_s() * (1 - self.fraction) / self.fraction
+        if self.estimate.work_s is None:
+            return None
+        return max(0.0, self.estimate.work_s - self.elapsed_s())
+
+
+def progress_fraction(p: Progress) -> float:
+    """How much of a whole generation is done (0..1) at one of the engine's progress reports."""
+    stage = SEGMENT_STAGES.index(p.stage) if p.stage in SEGMENT_STAGES else 0
+    within = (stage + (p.step / p.total if p.total else 1.0)) / len(SEGMENT_STAGES)
+    return (p.segment + p.count * within) / max(p.segments, 1)
+
+
 class Studio:
     """Bark Studio's actions on one engine and one output folder, shared by every browser session and
     every API client."""
@@ -103,6 +178,7 @@ class Studio:
         self.allow_paths = allow_paths
         self.redact = folder_redactor(engine, self.output_dir)  # messages name folders, never show them
         self._exports: Path | None = None
+        self.speed = Speed()  # measured from this process's generations, for estimates
         if self.output_dir is not None:
             recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 
@@ -132,6 +208,13 @@ class Studio:
         options) that cannot be generated."""
         return self.engine.plan(text, options, options.seed or 0)
 
+    def estimate(self, text: str, options: GenerationOptions) -> Estimate:
+        """The plan of a generation, with about how much audio it makes and how long that takes here."""
+        segments = self.plan(text, options)
+        longest = max_semantic_tokens(options.max_duration_s) / SEMANTIC_RATE_HZ  # Bark's cap, or the option's
+        seconds = [min(estimate_seconds(s), longest) for s in segments]
+        return Estimate(segments, seconds, sum(seconds), *self.speed.measure(sum(seconds)))
+
     def read_voice_file(self, path: str | os.PathLike) -> VoicePrompt:
         """A voice prompt uploaded from the browser, validated."""
         path = Path(path)
@@ -151,10 +234,23 @@ class Studio:
         cancel: threading.Event | None = None,
         progress: ProgressCallback | None = None,
         on_segment: Callable[[SegmentResult], None] | None = None,
+        job: Job | None = None,
     ) -> GenerationResult:
         """Generate `text` in `voice` (a name check_voice accepts, or an uploaded prompt); `cancel`
-        stops it within a step, `on_segment` gets each segment as soon as its audio is ready."""
-        return self.engine.generate(text, voice, options, progress, cancel, allow_paths=False, on_segment=on_segment)
+        stops it within a step, `on_segment` gets each segment as soon as its audio is ready, `job`
+        (if given) is kept up to date with its progress. Its time, when it finishes, measures the speed
+        that estimates use."""
+
+        def report(p: Progress) -> None:
+            if job is not None:
+                job.started_at = job.started_at or time.monotonic()
+                job.progress = p
+            if progress is not None:
+                progress(p)
+
+        result = self.engine.generate(text, voice, options, report, cancel, allow_paths=False, on_segment=on_segment)
+        self.speed.record(result)
+        return result
 
     def stream(
         self,
@@ -162,6 +258,7 @@ class Studio:
         voice: str | VoicePrompt | None,
         options: GenerationOptions,
         cancel: threading.Event,
+        job: Job | None = None,
     ) -> Iterator[Progress | SegmentResult | GenerationResult]:
         """Generate, yielding progress reports and each finished segment, then the whole result.
 
@@ -171,7 +268,7 @@ class Studio:
 
         def work() -> None:
             try:
-                result = self.generate(text, voice, options, cancel, events.put, on_segment=events.put)
+                result = self.generate(text, voice, options, cancel, events.put, on_segment=events.put, job=job)
                 events.put(result)
             except BaseException as e:  # handed to the caller's thread, raised there
                 events.put(e)
