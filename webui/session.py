@@ -3,8 +3,43 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
+from typing import Any
 
 from .studio import Job
+
+
+class Clips:
+    """The finished segments of a generation for the page's player, one after another: without ffmpeg the
+    player cannot stream, and a new clip would cut off the one playing. The generation offers each
+    clip; the player's end of a clip asks for the next."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[Any] = deque()
+        self._playing = False
+        self._lock = threading.Lock()
+
+    def offer(self, clip: Any) -> Any | None:
+        """The clip to play now, or None when one plays (it waits its turn)."""
+        with self._lock:
+            if self._playing:
+                self._waiting.append(clip)
+                return None
+            self._playing = True
+            return clip
+
+    def ended(self) -> Any | None:
+        """The player reached the end of its clip: the next one, or None (the next offer plays at once)."""
+        with self._lock:
+            if self._waiting:
+                return self._waiting.popleft()
+            self._playing = False
+            return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._waiting.clear()
+            self._playing = False
 
 
 class Session:
@@ -23,18 +58,22 @@ class Session:
         self.in_page = False  # requested by the page's Generate (not an API call): errors go to its status
         self.confirmed: str | None = None  # the long text the user said yes to (asked once per text)
         self.job: Job | None = None  # the generation the page requested last, as its progress line shows it
+        self.clips: Clips | None = None  # its segments for the page's player, when they play one at a time
 
     def __deepcopy__(self, memo: dict) -> Session:
         # Gradio deep-copies a State's initial value for each new tab: give each a fresh session
         # (an Event cannot be copied, and must not be shared).
         return Session()
 
-    def request(self, in_page: bool = False, job: Job | None = None) -> None:
+    def request(self, in_page: bool = False, job: Job | None = None, one_clip_at_a_time: bool = False) -> None:
+        """A generation is asked for: by the page (`in_page`, its `job` for the progress line, and its
+        segments played `one_clip_at_a_time` when the player cannot stream) or by an API call."""
         self.cancel = threading.Event()  # a new one: a cancelled run still ending keeps its own, set
         self.active = True
         self.made = None
         self.in_page = in_page
         self.job = job
+        self.clips = Clips() if one_clip_at_a_time else None
 
     def start(self) -> None:
         """The generation runs now (API callers start here without a request)."""

@@ -10,7 +10,7 @@ from core.engine import Progress
 from core.errors import InputError, ModelFileError
 from core.options import GenerationOptions
 from webui.form import form_from_options, options_from_form
-from webui.session import Session, Sessions
+from webui.session import Clips, Session, Sessions
 from webui.studio import NO_VOICE, Job, Studio
 from webui.tabs import generate
 
@@ -33,8 +33,9 @@ def check(studio: Studio, session: Session, text: str = "Hello.", voice: str = N
     """What the page's Generate button gets: (status, the file-and-seed row, run, the confirm row, its
     button, the segments table)."""
     confirmed = changes.pop("confirmed", False)
+    stream_audio = changes.pop("stream_audio", False)  # as on a machine without ffmpeg
     form = form_from_options(FAST) | changes
-    return generate.check(studio, Sessions(), confirmed, text, voice, session, None, run, **form)
+    return generate.check(studio, Sessions(), stream_audio, confirmed, text, voice, session, None, run, **form)
 
 
 @pytest.mark.parametrize(
@@ -146,3 +147,30 @@ def test_a_job_says_how_long_is_left_from_its_progress_or_the_measured_speed(stu
     assert job.left_s() is None  # no speed measured, no progress: unknown
     job.started_at, job.progress = 0.0, Progress("fine", 0, 1, 1, 2)  # 62% done after "elapsed" seconds
     assert job.left_s() == pytest.approx(job.elapsed_s() * (1 - job.fraction) / job.fraction)
+
+
+def test_clips_play_one_after_another():
+    clips = Clips()
+    assert clips.offer("one") == "one"  # nothing plays: at once
+    assert clips.offer("two") is None and clips.offer("three") is None  # they wait their turn
+    assert clips.ended() == "two" and clips.ended() == "three"
+    assert clips.ended() is None  # nothing waits: the next offer plays at once
+    assert clips.offer("four") == "four"
+
+
+@pytest.mark.parametrize("stream_audio", [False, True])
+def test_the_page_gets_its_segments_one_at_a_time_unless_its_player_streams(studio, stream_audio):
+    session = Session()
+    text = "One sentence here. Another one there."
+    check(studio, session, text, stream_audio=stream_audio, split_goal_length=20, split_max_length=30)
+    form = form_from_options(FAST) | {"split_goal_length": 20, "split_max_length": 30}
+    outputs = list(generate.generate(studio, Sessions(), text, NO_VOICE, session, **form))
+    first, second = [value for value in outputs if value[0].startswith("Segment")]
+    if stream_audio:  # each segment's wav bytes into the streaming player, as before
+        assert session.clips is None and isinstance(first[1], bytes) and isinstance(second[1], bytes)
+        return
+    assert first[1].label == "Segments as they finish · 1 of 2" and first[1].value["path"].endswith("segment-1.wav")
+    assert second[1] == gr.skip() and "plays after the one playing now" in second[0]
+    clip = generate.next_clip(session)  # the page's player reached the end of segment 1
+    assert clip.label.endswith("2 of 2") and clip.value["path"].endswith("segment-2.wav")
+    assert generate.next_clip(session) == gr.skip()

@@ -135,6 +135,28 @@ def test_progress_leaves_the_player_of_finished_segments_free(open_page, held_at
     playwright.expect(line).to_be_empty()
 
 
+def test_without_ffmpeg_the_segments_play_one_after_another(open_page):
+    """The player cannot stream without ffmpeg (as here): a segment that finishes while another plays waits
+    for its end instead of cutting it off. Segments 2 and 3 are made together (one batch), so 3 waits."""
+    page = open_page()
+    generate(page, SENTENCES * 6, max_seconds="3")  # three segments of 3 s
+    label = page.locator("#live [data-testid='block-label']")
+    first_seen: dict[str, float] = {}
+    done_at = None
+    started = time.monotonic()
+    while len(first_seen) < 3 and time.monotonic() - started < TIMEOUT_MS / 1000:
+        text = label.inner_text() if label.count() else ""
+        if " of " in text:
+            first_seen.setdefault(text.rsplit("· ", 1)[-1], time.monotonic())
+        if done_at is None and "Done" in page.locator("#status").inner_text():
+            done_at = time.monotonic()
+        page.wait_for_timeout(50)
+    assert list(first_seen) == ["1 of 3", "2 of 3", "3 of 3"]
+    one, two, three = first_seen.values()
+    assert two - one >= 2.5 and three - two >= 2.5  # each played to its end (3 s) before the next
+    assert done_at is not None and done_at < three  # 3 was ready long before: it waited for 2
+
+
 # Item 6: errors where the result would be, the status line true
 
 

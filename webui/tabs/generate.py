@@ -5,8 +5,11 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import gradio as gr
+from gradio.processing_utils import save_bytes_to_cache
+from gradio.utils import get_upload_folder
 
 from core.audio import encode_audio
 from core.constants import SAMPLE_RATE
@@ -30,6 +33,7 @@ TAGS_HINT = (
     "`♪` around lyrics, `—` or `...` for hesitation, CAPITALS for emphasis, `[MAN]` / `[WOMAN]` to lean "
     "the speaker. Long texts are split into segments (see Advanced)."
 )
+LIVE_LABEL = "Segments as they finish"
 PROGRESS_EVERY_S = 0.5  # how often the page asks how its generation goes
 SEGMENT_COLUMNS = ["12%", "63%", "25%"]  # so "≈ seconds" fits on one line, on a phone too
 SUGGESTIONS = 3  # voices named in the note about a voice that is not one
@@ -85,7 +89,7 @@ def generate_tab(
         not_now_button = gr.Button("Not now", elem_id="confirm-no")
     with gr.Row():
         live = gr.Audio(
-            label="Segments as they finish",
+            label=LIVE_LABEL,
             streaming=stream_audio,
             autoplay=True,
             interactive=False,
@@ -115,7 +119,7 @@ def generate_tab(
     run = gr.Number(0, visible=False)
     for button, confirmed in [(generate_button, False), (confirm_button, True)]:
         button.click(
-            handler(check, studio, sessions, confirmed),
+            handler(check, studio, sessions, stream_audio, confirmed),
             [text, voice, session, voice_file, run],
             [status, made, run, confirm_row, confirm_button, segments, ticks],
             inputs_kwargs=controls,
@@ -134,6 +138,8 @@ def generate_tab(
     )
     generated.then(show_made, session, made, **PRIVATE)
     ticks.tick(show_progress, session, [progress, ticks], **PRIVATE)
+    if not stream_audio:
+        live.stop(next_clip, session, live, **PRIVATE)  # the end of one segment plays the next
     voice.change(handler(check_voice_choice, studio), voice, voice_note, **PRIVATE)
     random_seed, seed = controls["random_seed"], controls["seed"]
     random_seed.change(lambda random: gr.Number(visible=not random), random_seed, seed, **PRIVATE)
@@ -191,7 +197,7 @@ def _generate(studio, sessions, text, voice, session, voice_file, audio_format, 
             if isinstance(event, Progress):
                 progress(*_progress(event))
             elif isinstance(event, SegmentResult):
-                yield _segment_done(event), encode_audio(event.audio, SAMPLE_RATE, "wav"), *_unchanged(3)
+                yield *_segment_done(event, session), *_unchanged(3)
             else:
                 entry = studio.save_output(event, audio_format, voice_file)
                 session.last_entry = session.made = entry.id
@@ -238,6 +244,7 @@ def seed_box(random_seed: bool, seed: float | None, session: Session) -> gr.Numb
 def check(
     studio: Studio,
     sessions: Sessions,
+    stream_audio: bool,
     confirmed: bool,
     text: str,
     voice: str,
@@ -253,7 +260,8 @@ def check(
     What the generation would refuse (its options, voice and text) is said in the status line at once;
     a text of more than ASK_ABOVE_SEGMENTS segments is first shown with its estimate and asked about,
     once per text; else the generation is requested (so Cancel works while it waits), the last one's
-    file and seed make way, `run` counts up, which starts it, and the progress line's timer starts."""
+    file and seed make way, `run` counts up, which starts it, and the progress line's timer starts.
+    (`stream_audio`: the player streams; else it gets the segments one after another.)"""
     if session.active:
         return "A generation of this tab is under way: wait for it, or press Cancel.", *_unchanged(6)
     try:
@@ -272,7 +280,7 @@ def check(
         question = f"**This is a long one:** {_plan_summary(estimate)}. Generate it?"
         yes = gr.Button(f"Yes, generate all {n} segments")
         return question, gr.skip(), gr.skip(), gr.Row(visible=True), yes, _segments_table(estimate), gr.skip()
-    session.request(in_page=True, job=Job(estimate))
+    session.request(in_page=True, job=Job(estimate), one_clip_at_a_time=not stream_audio)
     sessions.track(request.session_hash if request is not None else None, session)
     started = gr.Row(visible=False), (run or 0) + 1, gr.Row(visible=False), gr.skip(), gr.skip()
     return "Starting…", *started, gr.Timer(active=True)
@@ -366,8 +374,30 @@ def _progress_line(fraction: float, text: str) -> str:
     )
 
 
-def _segment_done(segment: SegmentResult) -> str:
-    return f"Segment {segment.index + 1} is ready ({segment.duration_s:.1f} s); playing while the rest is made…"
+def _segment_done(segment: SegmentResult, session: Session) -> tuple[str, Any]:
+    """(status, the player's new clip) for a finished segment: its audio at once (API callers, a
+    streaming player), or played after the one that plays (the page's player, without ffmpeg)."""
+    audio = encode_audio(segment.audio, SAMPLE_RATE, "wav")
+    ready = f"Segment {segment.index + 1} is ready ({segment.duration_s:.1f} s)"
+    if session.clips is None:
+        return f"{ready}; playing while the rest is made…", audio
+    progress = session.job.progress if session.job is not None else None
+    count = progress.segments if progress is not None else len(session.job.estimate.segments)
+    # A file of its own name: its download is "segment-3.wav", and two clips of equal sound (the tiny test
+    # models make them) are two files, so the player loads (and plays) each.
+    n = segment.index + 1
+    clip = gr.Audio(
+        save_bytes_to_cache(audio, f"segment-{n}.wav", get_upload_folder()), label=f"{LIVE_LABEL} · {n} of {count}"
+    )
+    if session.clips.offer(clip) is None:
+        return f"{ready}; it plays after the one playing now.", gr.skip()
+    return f"{ready}; playing while the rest is made…", clip
+
+
+def next_clip(session: Session) -> Any:
+    """The page's player reached the end of a segment: the next finished one, if any."""
+    clip = session.clips.ended() if session.clips is not None else None
+    return clip if clip is not None else gr.skip()
 
 
 def _summary(result: GenerationResult) -> str:
