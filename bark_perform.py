@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from core.audio import AUDIO_FORMATS, check_format
 from core.engine import Engine, EngineSettings, GenerationResult, Progress
-from core.errors import BarkError, Cancelled, InputError
+from core.errors import BarkError, Cancelled, InputError, VoiceError
 from core.flags import (
     HelpFormatter,
     add_engine_flags,
@@ -48,6 +48,7 @@ from core.options import MAX_SEED, GenerationOptions
 from core.outputs import estimate_seconds, write_outputs
 from core.presets import presets_by_language
 from core.textsplit import Segment, SplitOptions, pattern_spans
+from perform_aliases import add_aliases, apply_aliases
 
 PROG = "bark_perform.py"
 DEFAULT_OUTPUT_DIR = Path("outputs")
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     split_group = parser.add_argument_group("splitting long text into segments")
     add_flags(parser, SplitOptions, group=split_group, prefix=SPLIT_PREFIX, renamed=_SPLIT_RENAMED)
     add_engine_flags(parser)
+    add_aliases(parser)  # Bark Infinity's flags
     return parser
 
 
@@ -236,8 +238,15 @@ class TqdmProgress:
         self.label = label
         self._bar: tqdm | None = None
         self._key: tuple[int, str] | None = None
+        self._loading = ""  # the last load reported
 
     def __call__(self, p: Progress) -> None:
+        if p.stage == "load":  # a model is read (a line) or downloaded (huggingface_hub draws that bar)
+            if not p.detail.startswith("Downloading") and p.detail != self._loading:
+                self.finish()
+                tqdm.write(f"{self.label}{p.detail} ...", file=sys.stderr)
+            self._loading = p.detail
+            return
         if (p.segment, p.stage) != self._key:
             self.finish()
             self._key = (p.segment, p.stage)
@@ -334,7 +343,10 @@ def _jobs(prompts: list[str], iterations: int, seed: int | None) -> list[tuple[s
 
 def generate_all(args: argparse.Namespace, engine: Engine, prompts: list[str], options: GenerationOptions) -> None:
     voice_name = _check_save_voice(args, engine, len(prompts) * args.iterations)
-    engine.resolve_voice(args.voice)  # an unknown voice fails before any model is loaded
+    try:
+        engine.check_voice(args.voice)  # an unknown voice fails before any model is loaded
+    except VoiceError as e:
+        raise VoiceError(f"{e} (--list-voices lists them)") from e
     jobs = _jobs(prompts, args.iterations, options.seed)
     with _cancel_on_interrupt() as cancel:
         for n, (text, seed) in enumerate(jobs, 1):
@@ -364,7 +376,10 @@ def run(args: argparse.Namespace) -> None:
     options = _options(args)
     check_format(args.format)  # a format this machine cannot write fails now, not after generating
     prompts = _prompts(args)
-    engine = Engine(settings)
+    try:
+        engine = Engine(settings)
+    except InputError as e:  # a device that is not here, a models folder that does not exist
+        raise naming_flag(e, _flag_names()) from e
     plans = [engine.plan(text, options, options.seed or 0) for text in prompts]  # checks every prompt first
     if args.dry_run:
         print_plan(prompts, plans)
@@ -379,7 +394,9 @@ def _fail(status: int, message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        apply_aliases(parser, args)
         _check_args(args)
         run(args)
         return 0

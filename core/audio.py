@@ -103,6 +103,13 @@ def _ramp(n: int) -> np.ndarray:
     return (np.arange(1, n + 1, dtype=np.float32) / np.float32(n + 1)).astype(np.float32)
 
 
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    """Float samples -> int16 (clipped; NaN becomes silence), with libsndfile's scaling (x 32768, rounded
+    down): what a 16-bit wav holds, and what a player is handed (Gradio would convert, with a warning)."""
+    samples = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float64), nan=0.0), -1.0, 1.0)
+    return np.clip(np.floor(samples * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def check_format(fmt: str) -> str:
     """The canonical name of an output format this machine can write (InputError otherwise)."""
     name = fmt.lower().lstrip(".") if isinstance(fmt, str) else fmt

@@ -21,9 +21,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if name.startswith("cuda") and not cuda:
-        raise InputError("CUDA was asked for but no CUDA GPU is usable here; use --device cpu (or auto)")
+        raise InputError("CUDA was asked for but no CUDA GPU is usable here; choose the device cpu (or auto)", "device")
     if name == "mps" and not mps:
-        raise InputError("Apple MPS was asked for but is not available here; use --device cpu (or auto)")
+        raise InputError("Apple MPS was asked for but is not available here; choose the device cpu (or auto)", "device")
     return torch.device(name)
 
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .activity import Loading, LoadingWatch
 from .audio import join_segments
 from .coarse import generate_coarse
 from .codec import Codec
@@ -54,19 +56,49 @@ class EngineSettings:
         off="BARK_MODELS_DIR, if set",
     )
     prompts_dir: Path = option(Path("prompts"), "Voice library", "the folder of your voices")
-    device: str = one_of("auto", DEVICES, "Device", "where the models run")
-    dtype: str = one_of("auto", DTYPES, "Precision", "compute precision (autocast on GPUs)")
-    small_text: bool = option(False, "Small text model", "the small model for the text stage")
-    small_coarse: bool = option(False, "Small coarse model", "the small model for the coarse stage")
-    small_fine: bool = option(False, "Small fine model", "the small model for the fine stage")
-    offload_cpu: bool = option(False, "Offload to CPU", "keep models on the CPU between stages (less GPU memory)")
+    device: str = one_of(
+        "auto", DEVICES, "Device", "where the models run: auto takes a CUDA GPU, else Apple MPS, else the CPU"
+    )
+    dtype: str = one_of(
+        "auto",
+        DTYPES,
+        "Precision",
+        "compute precision (autocast on GPUs): auto is bfloat16 or float16 on a GPU, faster and half the memory "
+        "of float32, and float32 on the CPU",
+    )
+    small_text: bool = option(
+        False, "Small text model", "the small model for the text stage: less memory and faster, somewhat lower quality"
+    )
+    small_coarse: bool = option(
+        False,
+        "Small coarse model",
+        "the small model for the coarse stage: less memory and faster, somewhat lower quality",
+    )
+    small_fine: bool = option(
+        False, "Small fine model", "the small model for the fine stage: less memory and faster, somewhat lower quality"
+    )
+    offload_cpu: bool = option(
+        False,
+        "Offload to CPU",
+        "keep models on the CPU between stages: less GPU memory, slower (each stage moves its model to the GPU)",
+    )
     max_batch: int = ranged(
-        8, 1, MAX_BATCH, "Max batch", "segments of a long text generated together (stable continuity); 1: one at a time"
+        8,
+        1,
+        MAX_BATCH,
+        "Max batch",
+        "segments of a long text generated together (stable continuity): more is faster and needs more memory; "
+        "1: one at a time",
     )
     fast: bool = option(
         False, "Fast mode", "int8/bf16 weights: about 2x faster on a CPU; logits move 1-2%, so a seed sounds different"
     )  # core.fast
-    cuda_graphs: bool = option(False, "CUDA graphs", "on a CUDA GPU, replay decode steps as CUDA graphs (opt-in)")
+    cuda_graphs: bool = option(
+        False,
+        "CUDA graphs",
+        "on a CUDA GPU, replay decode steps as CUDA graphs: less time launching kernels per token, some GPU memory "
+        "for the graphs (opt-in)",
+    )
     allow_download: bool = option(True, "Download models", "fetch missing model files from the Hugging Face hub")
 
     def __post_init__(self) -> None:
@@ -82,12 +114,13 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str  # text | coarse | fine | decode
+    stage: str  # text | coarse | fine | decode, or load: a model is read or downloaded (detail says which)
     segment: int  # 0-based; with count > 1 the first of the segments running together
     segments: int
-    step: int
-    total: int
+    step: int  # of a download: bytes so far
+    total: int  # of a download: its bytes (0: not a download, or its size is unknown)
     count: int = 1  # segments in this step (long texts in stable mode run as a batch)
+    detail: str = ""  # of stage load: "Downloading suno/bark/text_2.pt for the text model: 1.2 of 5.4 GB (22%)"
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -176,6 +209,25 @@ def _segment_warnings(result: SegmentResult) -> list[str]:
     return warnings
 
 
+SUNO_ENVIRONMENT = ("SUNO_USE_SMALL_MODELS", "SUNO_OFFLOAD_CPU", "SUNO_ENABLE_MPS")
+
+
+def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The EngineSettings fields that Suno's environment variables ask for, read when called (never at
+    import): SUNO_USE_SMALL_MODELS (all three small models), SUNO_OFFLOAD_CPU, SUNO_ENABLE_MPS (the Apple
+    GPU, when there is one). 1, true, yes or on switch one on."""
+    environ = os.environ if environ is None else environ
+    on = {name for name in SUNO_ENVIRONMENT if environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")}
+    values: dict[str, object] = {}
+    if "SUNO_USE_SMALL_MODELS" in on:
+        values.update(small_text=True, small_coarse=True, small_fine=True)
+    if "SUNO_OFFLOAD_CPU" in on:
+        values["offload_cpu"] = True
+    if "SUNO_ENABLE_MPS" in on and torch.backends.mps.is_available():
+        values["device"] = "mps"
+    return values
+
+
 def _models_dir(settings: EngineSettings) -> Path | None:
     """The models directory to read (core.hub): a named one must be a folder, or nothing would be read."""
     folder = settings.models_dir or default_models_dir()
@@ -213,6 +265,7 @@ class Engine:
         self.settings = settings or EngineSettings()
         self._lock = threading.Lock()
         self._running: set[threading.Event] = set()  # the cancel events of the generations under way
+        self.watch = LoadingWatch()  # what is being loaded or downloaded now (core.activity)
         self._configure(self.settings)
 
     def _configure(self, settings: EngineSettings) -> None:
@@ -224,9 +277,9 @@ class Engine:
                 "leave the precision at auto (or float32), or turn fast mode off."
             )
         self.device, self.dtype = device, dtype
-        self.locator = ModelLocator(_models_dir(settings), allow_download=settings.allow_download)
+        self.locator = ModelLocator(_models_dir(settings), allow_download=settings.allow_download, watch=self.watch)
         self.library = VoiceLibrary(settings.prompts_dir)
-        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast)
+        self.models = ModelCache(self.locator, device, self.dtype, settings.offload_cpu, settings.fast, self.watch)
         self._presets: dict[str, VoicePrompt] = {}  # read through this locator
 
     def update_settings(self, settings: EngineSettings) -> None:
@@ -264,7 +317,7 @@ class Engine:
             return name
         raise VoiceError(
             f"No voice named '{name}': it is not one of Suno's presets (like v2/en_speaker_6), not an .npz file, "
-            "and not in your voice library. List the voices with --list-voices."
+            "and not in your voice library. Pick one of the presets or of your voices."
         )
 
     def resolve_voice(
@@ -279,7 +332,8 @@ class Engine:
             return None, None
         if is_preset(name):
             if name not in self._presets:
-                self._presets[name] = load_preset(self.locator, name)
+                with self.watch.loading(f"the voice {name}"):
+                    self._presets[name] = load_preset(self.locator, name)
             return self._presets[name], name
         if _looks_like_path(name):
             return VoicePrompt.load(Path(name).expanduser()), name
@@ -314,10 +368,12 @@ class Engine:
         """
         options = options or GenerationOptions()
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        base_voice, voice_name = self.resolve_voice(voice, allow_paths)
         segments = self.plan(text, options, seed)
         cancel = cancel or threading.Event()
-        with self.cancellable(cancel), self._lock:
+        report_loading = _loading_reporter(progress, len(segments))
+        with self.watch.listen(report_loading):
+            base_voice, voice_name = self.resolve_voice(voice, allow_paths)
+        with self.cancellable(cancel), self._lock, self.watch.listen(report_loading):
             started = time.perf_counter()
             results, warnings = self._generate_segments(
                 segments, base_voice, options, seed, progress, cancel, on_segment
@@ -435,6 +491,40 @@ class Engine:
                 on_step=reporter.stage("coarse"),
             )
 
+    # One stage at a time (Suno's lower-level functions: bark_studio.suno). Each draws from `generator`
+    # (None: torch's global generator, as Suno's do), so stages run in turn with one generator seeded S
+    # give what generate() gives for seed S.
+
+    def text_to_semantic(self, text: str, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
+        """Text -> (S,) int64 semantic tokens (stage 1), per options' text sampling and end rules."""
+        options = options or GenerationOptions()
+        prompt, _ = self.resolve_voice(voice)
+        ids, _ = encode_text(self.models.tokenizer(), text)
+        with self._lock, autocast(self.device, self.dtype):
+            steps = _StepHook(on_step)
+            return self._semantic(ids[None], prompt, options, [generator], steps)[0].numpy()
+
+    def semantic_to_coarse(self, semantic, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
+        """(S,) semantic tokens -> (2, T) coarse codes (stage 2), with options' window and history."""
+        options = options or GenerationOptions()
+        prompt, _ = self.resolve_voice(voice)
+        tokens = torch.as_tensor(np.asarray(semantic, dtype=np.int64))
+        with self._lock, autocast(self.device, self.dtype):
+            return self._coarse([tokens], prompt, options, [generator], _StepHook(on_step))[0].numpy()
+
+    def coarse_to_fine(self, coarse, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
+        """(2, T) coarse codes -> (8, T) fine codes (stage 3), at options' fine temperature."""
+        options = options or GenerationOptions()
+        prompt, _ = self.resolve_voice(voice)
+        codes = torch.as_tensor(np.asarray(coarse, dtype=np.int64))
+        with (
+            self._lock,
+            autocast(self.device, self.dtype),
+            self.models.use("fine", self.settings.small("fine")) as model,
+        ):
+            fine = generate_fine(model, codes, prompt, options.fine_sampling, generator=generator, on_step=on_step)
+        return fine.numpy()
+
     def _step_mode(self) -> str:
         return "graph" if self.device.type == "cuda" and self.settings.cuda_graphs else "eager"
 
@@ -477,6 +567,28 @@ class Engine:
         for cancel in running:
             cancel.set()
         return len(running)
+
+
+@dataclass(frozen=True)
+class _StepHook:
+    """A _StepReporter's `stage` for a caller that gives one step hook for every stage."""
+
+    on_step: Callable[[int, int], None] | None
+
+    def stage(self, name: str, row: int | None = None) -> Callable[[int, int], None] | None:
+        return self.on_step
+
+
+def _loading_reporter(progress: ProgressCallback | None, segments: int) -> Callable[[Loading], None]:
+    """A generation's progress told what the engine loads (a first run's downloads take minutes)."""
+
+    def report(loading: Loading) -> None:
+        if progress is not None:
+            progress(
+                Progress("load", 0, segments, loading.done_bytes, loading.total_bytes or 0, detail=loading.message())
+            )
+
+    return report
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Command-line flags built from the options' descriptions (core.fields): one flag per field.
 
-    flags = add_flags(parser, GenerationOptions, renamed={"allow_early_stop": "--early-stop"})
+    add_flags(parser, GenerationOptions, renamed={"allow_early_stop": "--early-stop"})
     options = GenerationOptions(**flag_values(parser.parse_args(), GenerationOptions))
 
 A field's flag is `--` + its name with dashes (or `renamed`), its help the field's label, help, unit,
@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .engine import EngineSettings
+from .engine import EngineSettings, environment_settings
 from .errors import InputError
 from .fields import Described, described
 
@@ -41,19 +41,17 @@ def add_flags(
     prefix: str = "",
     renamed: dict[str, str] | None = None,
     only: Iterable[str] | None = None,
-) -> dict[str, str]:
+) -> None:
     """Add a flag for each described field of `cls` (or those in `only`), in `group` or else in the
-    argument group its About.group names; the argparse dest is prefix + field name. -> {field: flag}."""
+    argument group its About.group names; the argparse dest is prefix + field name."""
     groups: dict[str, argparse._ArgumentGroup] = {}
-    flags = {}
+    flags = flag_names(cls, prefix, renamed)
     for name, d in described(cls).items():
         if only is not None and name not in only:
             continue
         if group is None and d.about.group not in groups:
             groups[d.about.group] = parser.add_argument_group(d.about.group or None)
-        flags[name] = flag_names(cls, prefix, renamed)[name]
         _add_flag(group or groups[d.about.group], flags[name], prefix + name, d)
-    return flags
 
 
 def flag_names(cls: type, prefix: str = "", renamed: dict[str, str] | None = None) -> dict[str, str]:
@@ -139,9 +137,13 @@ def engine_flag_names() -> dict[str, str]:
 
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
-    """The EngineSettings of add_engine_flags' flags (InputError from EngineSettings when one is bad)."""
+    """The EngineSettings of add_engine_flags' flags and Suno's environment variables (SUNO_USE_SMALL_MODELS,
+    SUNO_OFFLOAD_CPU, SUNO_ENABLE_MPS: core.engine.environment_settings); InputError when one is bad."""
     values = flag_values(args, EngineSettings)
     small = getattr(args, "small_models", False)
     for stage in ("text", "coarse", "fine"):
         values[f"small_{stage}"] = small or getattr(args, f"small_{stage}", False)
+    for name, wanted in environment_settings().items():  # Suno's variables, where the flags left the default
+        if (name == "device" and values.get("device", "auto") == "auto") or wanted is True:
+            values[name] = wanted
     return EngineSettings(**values, allow_download=not args.offline)

@@ -5,7 +5,8 @@ for, in order:
 1. the models directory: `MODELS_DIR/<repo>/<path>` (or `MODELS_DIR/<path>` for a flat folder), where
    MODELS_DIR is --models-dir, else BARK_MODELS_DIR, else `./models` when that folder exists;
 2. the Hugging Face cache (`HF_HOME` / `HF_HUB_CACHE`, or `cache_dir`);
-3. a download from the hub into that cache (tqdm progress, resumed if interrupted).
+3. a download from the hub into that cache (resumed if interrupted; progress on the console and to
+   the engine's LoadingWatch, for the UI and /health).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import huggingface_hub
 from huggingface_hub import errors as hub_errors
+from huggingface_hub.utils import tqdm as hf_tqdm
 
+from .activity import LoadingWatch
 from .errors import ModelFileError
 
 MODELS_DIR_ENV = "BARK_MODELS_DIR"
@@ -50,12 +53,13 @@ class ModelLocator:
         models_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
         allow_download: bool = True,
-        tqdm_class: type | None = None,
+        watch: LoadingWatch | None = None,
     ):
+        """watch: where downloads report their progress (core.activity), besides the console's bar."""
         self.models_dir = Path(models_dir).expanduser() if models_dir else None
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.allow_download = allow_download
-        self.tqdm_class = tqdm_class
+        self.watch = watch
 
     def local_path(self, file: HubFile) -> Path | None:
         """The file if it is already on this machine (models dir or HF cache), else None."""
@@ -81,7 +85,7 @@ class ModelLocator:
         try:
             return Path(
                 huggingface_hub.hf_hub_download(
-                    file.repo_id, file.filename, cache_dir=self.cache_dir, tqdm_class=self.tqdm_class
+                    file.repo_id, file.filename, cache_dir=self.cache_dir, tqdm_class=self._progress_bar(file)
                 )
             )
         except hub_errors.LocalEntryNotFoundError as e:  # a subclass of EntryNotFoundError: the hub was not reached
@@ -92,6 +96,27 @@ class ModelLocator:
         except (hub_errors.HfHubHTTPError, OSError) as e:
             reason = f"could not download it: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             raise ModelFileError(self._missing_message(file, reason, "try again later")) from e
+
+    def _progress_bar(self, file: HubFile) -> type | None:
+        """huggingface_hub's console bar, also reporting to the watch (None: its own bar only)."""
+        watch = self.watch
+        if watch is None:
+            return None
+
+        class Reporting(hf_tqdm):
+            """Counts the bytes itself: a bar switched off (HF_HUB_DISABLE_PROGRESS_BARS) counts nothing."""
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.fetched = int(kwargs.get("initial") or 0)  # a resumed download starts there
+
+            def update(self, n: float | None = 1) -> bool | None:
+                shown = super().update(n)
+                self.fetched += int(n or 0)
+                watch.fetched(str(file), self.fetched, int(self.total) if self.total else None)
+                return shown
+
+        return Reporting
 
     def first_available(self, files: Sequence[HubFile]) -> Path:
         """The first of several alternative files (e.g. safetensors, then .bin) that can be had."""

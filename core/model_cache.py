@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .activity import LoadingWatch
 from .cpu_linear import BatchLinear, can_pack, drop_batch_copies, swap_linears
 from .fast import make_fast
 from .hub import ModelLocator
@@ -36,16 +37,25 @@ class ModelKey:
 
 class ModelCache:
     def __init__(
-        self, locator: ModelLocator, device: torch.device, dtype: torch.dtype, offload: bool, fast: bool = False
+        self,
+        locator: ModelLocator,
+        device: torch.device,
+        dtype: torch.dtype,
+        offload: bool,
+        fast: bool = False,
+        watch: LoadingWatch | None = None,
     ):
+        """watch: told what is loading (core.activity; by default the locator's, which downloads report to)."""
         self.locator = locator
+        self.watch = watch or locator.watch or LoadingWatch()
         self.device = device
         self.dtype = dtype
         self.offload = offload and device.type != "cpu"
         self.fast = fast
         self._models: dict[ModelKey, nn.Module] = {}
         self._tokenizer = None
-        self._lock = threading.RLock()
+        self._loading = threading.RLock()  # held while a model loads (minutes, with a download)
+        self._lock = threading.Lock()  # held only to read or change _models: never waits for a load
 
     def key(self, stage: str, small: bool) -> ModelKey:
         dtype = str(self.dtype).removeprefix("torch.")
@@ -54,24 +64,31 @@ class ModelCache:
     def get(self, stage: str, small: bool) -> nn.Module:
         """The model of a stage, loaded on first use; on the CPU when offloading, else on the device."""
         key = self.key(stage, small)
-        with self._lock:
-            model = self._models.get(key)
+        with self._loading:
+            with self._lock:
+                model = self._models.get(key)
+                if model is None:
+                    for other in [k for k in self._models if k.stage == stage]:
+                        del self._models[other]  # one model per stage: switching sizes frees the old one
             if model is None:
-                for other in [k for k in self._models if k.stage == stage]:
-                    del self._models[other]  # one model per stage: switching sizes frees the old one
-                if stage == CODEC:
-                    model = load_codec_model(self.locator)
-                else:
-                    model = load_stage_model(self.locator, stage, small)
-                    if self.fast:
-                        model = make_fast(model, self.device, self.dtype)
-                    elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
-                        swap_linears(model, BatchLinear)  # batched decode rows on packed weights
-                    elif self.device.type == "cuda" and self.dtype != torch.float32:
-                        store_linears_in(model, self.dtype)  # what autocast computes in anyway
-                model = model.to("cpu" if self.offload else self.device)
-                self._models[key] = model
+                with self.watch.loading("the codec" if stage == CODEC else f"the {stage} model"):
+                    model = self._load(stage, small)
+                with self._lock:
+                    self._models[key] = model
             return model
+
+    def _load(self, stage: str, small: bool) -> nn.Module:
+        if stage == CODEC:
+            model = load_codec_model(self.locator)
+        else:
+            model = load_stage_model(self.locator, stage, small)
+            if self.fast:
+                model = make_fast(model, self.device, self.dtype)
+            elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
+                swap_linears(model, BatchLinear)  # batched decode rows on packed weights
+            elif self.device.type == "cuda" and self.dtype != torch.float32:
+                store_linears_in(model, self.dtype)  # what autocast computes in anyway
+        return model.to("cpu" if self.offload else self.device)
 
     @contextlib.contextmanager
     def use(self, stage: str, small: bool) -> Iterator[nn.Module]:
@@ -92,17 +109,19 @@ class ModelCache:
             _free_device_memory(self.device)
 
     def tokenizer(self):
-        with self._lock:
+        with self._loading:
             if self._tokenizer is None:
-                self._tokenizer = load_tokenizer(self.locator)
+                with self.watch.loading("the tokenizer"):
+                    self._tokenizer = load_tokenizer(self.locator)
             return self._tokenizer
 
     def loaded(self) -> list[ModelKey]:
+        """The models loaded now (at once, even while another loads: /health asks)."""
         with self._lock:
             return list(self._models)
 
     def unload(self) -> None:
-        with self._lock:
+        with self._loading, self._lock:  # after a load under way
             self._models.clear()
             self._tokenizer = None
         gc.collect()

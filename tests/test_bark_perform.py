@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 import soundfile as sf
 
 import bark_perform
+import perform_aliases
 from bark_perform import (
     build_parser,
     main,
@@ -24,6 +27,7 @@ from core.audio import encode_audio
 from core.engine import Engine, EngineSettings
 from core.errors import Cancelled, InputError
 from core.options import GenerationOptions
+from core.textsplit import SplitOptions
 
 SCRIPT = Path(bark_perform.__file__)
 FAST = ["--max-duration", "0.1", "--seed", "1", "--small-models"]  # tiny random models never stop early: cap them
@@ -125,6 +129,7 @@ def test_generation_writes_audio_and_settings_that_rerun_exactly(cli):
     assert voice_path == audio_path.with_suffix(".npz") and voice_path.is_file()
     assert "hello-world" in audio_path.name
     assert "segment 1/1 text" in err and "segment 1/1 fine" in err  # tqdm progress on stderr
+    assert "Loading the tokenizer ..." in err and "Loading the text model ..." in err  # before the first steps
     assert re.search(r"bark_perform\.py: \d+\.\d s of audio, made in \d+\.\d s", err)  # how long it took
     record = json.loads(json_path.read_text(encoding="utf-8"))
     assert (record["text"], record["seed"], record["format"], record["sample_rate"]) == (
@@ -221,6 +226,8 @@ def test_list_voices_with_an_empty_library(cli):
     ("args", "words"),
     [
         (["--text", "hi", "--voice", "nobody"], "No voice named 'nobody'"),
+        (["--text", "hi", "--voice", "nobody"], "(--list-voices lists them)"),
+        (["--text", "hi", "--models-dir", "no-such-folder"], "--models-dir: The models folder no-such-folder"),
         (["--text", "  "], "text is empty"),
         (["--text", "hi", "--text-temp", "-1"], "--text-temp must be"),
         (["--text", "hi", "--fine-temp", "abc"], "--fine-temp"),
@@ -266,3 +273,118 @@ def test_script_runs_as_a_program(tiny_models, tmp_path):
     assert done.returncode == 0, done.stderr
     audio_path, json_path, _ = (tmp_path / line for line in done.stdout.splitlines())
     assert sf.info(audio_path).samplerate == 24000 and json.loads(json_path.read_text())["seed"] == 1
+
+
+# Bark Infinity's flags (perform_aliases)
+
+MYPROMPTS = """This is the first prompt.
+Lots of text here maybe.
+As long as you want.
+
+AAAAA
+
+This is the second prompt.
+
+AAAAA
+
+This is the third prompt.
+
+AAAAA
+
+This is the fourth prompt.
+"""
+
+
+def test_the_readme_command_of_bark_infinity_splits_the_prompt_file_by_its_string(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "myprompts.txt").write_text(MYPROMPTS, encoding="utf-8")
+    command = "--prompt_file myprompts.txt --split_input_into_separate_prompts_by string"
+    command += " --split_input_into_separate_prompts_by_value AAAAA --output_dir myprompts_samples"
+    status, out, _ = cli(*command.split(), "--dry_run", "True")
+    assert status == 0 and out.count("prompt ") == 4 and "4/4" in out and "This is the fourth prompt." in out
+    status, out, _ = cli(*command.split(), *FAST, "--output-dir", str(tmp_path / "myprompts_samples"))
+    assert status == 0 and len(written(out)) == 12  # four outputs: audio, settings and voice each
+    assert all(path.parent == tmp_path / "myprompts_samples" for path in written(out))
+
+
+def parse_with_aliases(*args: str):
+    parser = build_parser()
+    parsed = parser.parse_args(["--text", "hi", *args])
+    perform_aliases.apply_aliases(parser, parsed)
+    return parsed
+
+
+def test_their_flags_set_the_same_settings_as_ours():
+    theirs = parse_with_aliases(
+        *shlex.split("--text_prompt Hello --history_prompt v2/en_speaker_3 --output_iterations 3 --output_format flac"),
+        *shlex.split(
+            "--text_temp 0.6 --waveform_temp 0.5 --semantic_top_k 40 --coarse_top_p 0.9 --semantic_min_eos_p 0.1"
+        ),
+        *shlex.split(
+            "--split_character_goal_length 90 --split_character_max_length 130 --add_silence_between_segments 0.5"
+        ),
+        *shlex.split("--use_smaller_models True --OFFLOAD_CPU --always_save_speaker False --seed 4"),
+    )
+    assert (theirs.text, theirs.voice, theirs.iterations, theirs.format) == ("Hello", "v2/en_speaker_3", 3, "flac")
+    assert options_from_args(theirs) == GenerationOptions(
+        text_temp=0.6,
+        waveform_temp=0.5,
+        text_top_k=40,
+        coarse_top_p=0.9,
+        min_eos_p=0.1,
+        silence_s=0.5,
+        seed=4,
+        split=SplitOptions(goal_length=90, max_length=130),
+    )
+    assert settings_from_args(theirs) == EngineSettings.all_small(offload_cpu=True)
+    assert theirs.voice_file is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("True", True), ("False", False), ("1", True), ("no", False)])
+def test_their_yes_no_flags_take_true_and_false(value, expected):
+    args = parse_with_aliases("--dry_run", value, "--list_speakers", value, "--use_smaller_models", value)
+    assert (args.dry_run, args.list_voices, args.small_models) == (expected,) * 3
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["--hoarder_mode", "True"],
+            "--hoarder_mode is a Bark Infinity flag that Bark Studio does not have; use --voice-file",
+        ),
+        (["--stable_mode_interval", "0"], "use --continuity"),
+        (["--text_use_gpu", "True"], "use --device"),
+        (["--dry_run", "maybe"], "expected True or False, got 'maybe'"),
+        (
+            ["--split_input_into_separate_prompts_by", "sentence", "--split_input_into_separate_prompts_by_value", "2"],
+            "use --split-mode",
+        ),
+    ],
+)
+def test_their_flags_we_do_not_have_get_one_line_naming_ours(capsys, args, words):
+    assert main(["--text", "hi", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_help_documents_them_in_one_group(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    group = out[out.index(perform_aliases.GROUP) :]
+    for flag in ("--text_prompt", "--prompt_file", "--output_iterations", "--list_speakers", "--use_smaller_models"):
+        assert flag in group
+    assert "--hoarder_mode" not in out  # refused with a pointer, not offered
+
+
+def test_a_prompts_folder_of_bare_npz_voices_is_the_library(cli, tmp_path):
+    """Bark Infinity's prompts/ holds .npz files without our .json beside them."""
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    _, out, _ = cli("--text", "Keep it.", *FAST)
+    voice = written(out)[2]
+    shutil.copy(voice, prompts / "en_fiery.npz")
+    status, out, _ = cli("--list_speakers", "True")
+    assert status == 0 and "en_fiery" in out
+    status, out, _ = cli("--text_prompt", "In that voice.", "--history_prompt", "en_fiery", *FAST)
+    assert status == 0 and json.loads(written(out)[1].read_text())["voice"] == "en_fiery"

@@ -8,6 +8,7 @@ import gradio as gr
 import pytest
 
 import bark_perform
+import perform_aliases
 from core.fields import Described, described
 from core.options import RETIRED_OPTIONS, GenerationOptions
 from core.textsplit import SplitOptions
@@ -29,10 +30,12 @@ def controls() -> dict[str, gr.Component]:
 
 @pytest.fixture(scope="module")
 def flags() -> dict[str, list]:
-    """argparse dest -> the flags' actions that set it."""
+    """argparse dest -> the flags' actions that set it (ours: Bark Infinity's aliases left out)."""
+    aliases = {*perform_aliases.VALUES, *perform_aliases.SWITCHES}
     actions: dict[str, list] = {}
     for action in bark_perform.build_parser()._actions:
-        actions.setdefault(action.dest, []).append(action)
+        if not aliases & set(action.option_strings):
+            actions.setdefault(action.dest, []).append(action)
     return actions
 
 

@@ -30,7 +30,24 @@ from .tabs.voices import voices_tab
 TITLE = "Bark Studio"
 CSS = """
 .hint { font-size: 0.9em; opacity: 0.85; }
+
+@media (max-width: 640px) {
+    /* A phone: the tab names, tighter, fit on one line (wrapping to two if the font is larger). */
+    .tab-wrapper .tab-container button[role="tab"] { padding-left: 6px; padding-right: 6px; }
+
+    /* The Generate tab: its two columns opened into one list, then the text box, the buttons, the status
+       and the players come first (the examples, the voice and the options after them), so that the
+       Generate button sits under the text box and what it does shows right there (the selectors name
+       the Generate tab's elem_ids; tests/webui/test_other_tabs.py checks the order). */
+    .row:has(> .column > .form > #text),
+    .row:has(> .column > .form > #text) > .column { display: contents; }
+    .form:has(> #text), .row:has(> #generate), #status, .row:has(> #live) { order: -1; }
+}
 """
+# Soft's unticked checkbox is edged in neutral_100 (1.1:1 on white); neutral_500 is 4.8:1 (WCAG asks 3:1).
+THEME = gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"]).set(
+    checkbox_border_color="*neutral_500", checkbox_border_color_hover="*neutral_600"
+)
 MAX_UPLOAD = "50mb"  # voice clips and prompts; a 15 s clip is well under 5 MB
 
 
@@ -46,19 +63,19 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as app:
         session = gr.State(Session())
         gr.Markdown(f"# {TITLE}\nSuno's Bark text-to-audio on this machine.")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # no tab hidden in a menu on a phone
             with gr.Tab("Generate", id="generate"):
                 generate = generate_tab(studio, session, sessions, available_formats(), stream_audio)
             with gr.Tab("Clone", id="clone"):
                 clone = clone_tab(studio)
             with gr.Tab("Voices", id="voices"):
                 voices = voices_tab(studio)
-            with gr.Tab("History", id="history"):
+            with gr.Tab("History", id="history") as history_page:
                 history = history_tab(studio, generate, tabs)
             with gr.Tab("Settings", id="settings") as tab:
                 settings_tab(studio, tab)
 
-        voice_views = [generate.voice, voices.table, voices.picker]
+        voice_views = [generate.voice, voices.table, voices.empty, voices.picker]
         voices_refresh = handler(refresh_voices, studio)
         for event in [*generate.voices_changed, *clone.voices_changed, *voices.voices_changed]:
             event.success(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
@@ -66,6 +83,8 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
             event.success(history.refresh, None, history.views, api_visibility="private")
         app.load(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         app.load(history.refresh, None, history.views, api_visibility="private")
+        # Opened, it shows what is there now (e.g. what bark_perform.py wrote meanwhile).
+        history_page.select(history.refresh, None, history.views, api_visibility="private")
 
         def tab_closed(request: gr.Request) -> None:
             sessions.close(request.session_hash)
@@ -75,16 +94,17 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
     return app
 
 
-def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Dropdown]:
-    """Every view of the library (Generate's voice picker, the Voices table and picker), after it
-    changed or when a page opens."""
-    return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Dropdown(studio.voice_names())
+def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Markdown, gr.Dropdown]:
+    """Every view of the library (Generate's voice picker, the Voices table, its empty state and its
+    picker), after it changed or when a page opens."""
+    names = studio.voice_names()
+    return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Markdown(visible=not names), gr.Dropdown(names)
 
 
 def launch_options(output_dir: Path) -> dict[str, Any]:
     """Keyword arguments of app.launch() that the app needs (theme, CSS, where its files may be served from)."""
     return {
-        "theme": gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"]),
+        "theme": THEME,
         "css": CSS,
         "allowed_paths": [str(Path(output_dir).resolve())],
         "max_file_size": MAX_UPLOAD,

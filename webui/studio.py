@@ -27,9 +27,11 @@ import numpy as np
 import torch
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
+from cloning.audio import BLOCK_S, prepare, read_audio
+from core.activity import Loading
 from core.constants import SEMANTIC_RATE_HZ
-from core.engine import Engine, EngineSettings, GenerationResult, Progress, ProgressCallback, SegmentResult
-from core.errors import Cancelled, InputError
+from core.engine import Engine, GenerationResult, Progress, ProgressCallback, SegmentResult
+from core.errors import Cancelled, InputError, NameTakenError
 from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
 from core.model_cache import CODEC
@@ -53,6 +55,8 @@ from .redact import folder_redactor
 NO_VOICE = "none"
 MAX_VOICE_UPLOAD_BYTES = 16 * 1024 * 1024  # a real prompt is a few hundred KiB
 CLONE_SAMPLE_TEXT = "Hello! This is how my new voice sounds."
+BEST_CLIP_SECONDS = (5.0, 15.0)  # of speech, for cloning: shorter gives a vaguer voice, longer is cut
+QUIET_CLIP_DBFS = -40.0  # a clip whose RMS is below this was recorded far from the microphone
 
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
 SPEED_SAMPLES = 10  # the last finished generations the speed is measured over
@@ -66,6 +70,24 @@ class VoiceSample:
     info: VoiceInfo
     audio: np.ndarray  # float32 at sample_rate
     sample_rate: int
+
+
+@dataclass(frozen=True)
+class ClipCheck:
+    """A clip to clone, read and checked as cloning reads it (cloning.audio), before any model runs."""
+
+    seconds: float  # the whole clip
+    sound_seconds: float  # without the silence at its ends
+    rms_dbfs: float  # level of the sound (RMS)
+    peak_dbfs: float
+    notes: tuple[str, ...]  # what to know before cloning it, in words
+
+    def summary(self) -> str:
+        """'4.5 s (4.1 s of sound) · level −23 dBFS RMS, peak −3 dBFS'."""
+        return (
+            f"{self.seconds:.1f} s ({self.sound_seconds:.1f} s of sound) · "
+            f"level {self.rms_dbfs:.0f} dBFS RMS, peak {self.peak_dbfs:.0f} dBFS".replace("-", "−")
+        )
 
 
 @dataclass(frozen=True)
@@ -355,7 +377,14 @@ class Studio:
         return self.engine.decode(self.engine.library.get(name).fine)
 
     def rename_voice(self, old: str, new: str) -> VoiceInfo:
-        return self.engine.library.rename(old, new)
+        """NameTakenError when `new` is taken: renaming never replaces a voice."""
+        try:
+            return self.engine.library.rename(old, new)
+        except NameTakenError as e:  # the library's message offers to overwrite, which renaming does not
+            raise NameTakenError(
+                f"{sanitize_voice_name(new)!r} is already in your voice library; "
+                "choose another name, or delete that voice first"
+            ) from e
 
     def delete_voice(self, name: str) -> None:
         self.engine.library.delete(name)
@@ -458,9 +487,18 @@ class Studio:
         sample_seconds: float,
         source_name: str | None,
         progress: ProgressFn,
+        overwrite: bool = False,
     ) -> tuple[list[VoiceSample], tuple[str, ...]]:
-        """Clone `audio` into the library (one voice per variant), each with a short sample in its voice."""
-        result = self.clone(audio, name, options, source_name=source_name, progress=lambda m, f: progress(m, 0.7 * f))
+        """Clone `audio` into the library (one voice per variant), each with a short sample in its voice;
+        NameTakenError when a name is taken and overwrite is off."""
+        result = self.clone(
+            audio,
+            name,
+            options,
+            overwrite=overwrite,
+            source_name=source_name,
+            progress=lambda m, f: progress(m, 0.7 * f),
+        )
         samples = []
         sample_options = GenerationOptions(max_duration_s=sample_seconds, seed=0)
         for i, info in enumerate(result.voices):
@@ -469,14 +507,41 @@ class Studio:
             samples.append(VoiceSample(info, spoken.audio, spoken.sample_rate))
         return samples, tuple(result.notes)
 
+    def check_clip(self, audio: str | Path, source_name: str | None = None, max_seconds: float = 15.0) -> ClipCheck:
+        """Read a clip and check it as a clone would (what it is, its length, silence, clipping), without
+        cloning: InputError with what to do for a clip that cannot be cloned, notes for one that can but
+        may clone badly. max_seconds: the most of it a clone would use."""
+        source = read_audio(audio, name=source_name, max_bytes=self.cloner.max_file_bytes)
+        whole = prepare(source, trim=False, normalize=False)  # its notes: clipping; refuses silence
+        sound = prepare(source, trim=True, normalize=False)  # refuses a clip with too little sound
+        mono = sound.audio24.astype(np.float64)
+        rms = 10 * np.log10(np.mean(mono**2) + 1e-12)
+        peak = 20 * np.log10(np.abs(source.samples).max() + 1e-12)
+        seconds, sound_seconds = source.seconds, sound.blocks * BLOCK_S
+        notes = list(whole.notes)
+        low, high = BEST_CLIP_SECONDS
+        if sound_seconds < low:
+            notes.append(
+                f"{sound_seconds:.1f} s of sound is short: {low:g}–{high:g} s clones best (it can still be tried)"
+            )
+        elif sound_seconds > max_seconds:
+            notes.append(f"only its last {max_seconds:g} s will be used (Use at most)")
+        if rms < QUIET_CLIP_DBFS:
+            notes.append(
+                "it is quiet: Normalise raises it (and its noise); a recording closer to the microphone clones better"
+            )
+        return ClipCheck(round(seconds, 2), round(sound_seconds, 2), float(rms), float(peak), tuple(notes))
+
     def delete_voices(self, names: list[str]) -> None:
         for name in names:
             self.engine.library.delete(name)
 
     # Models and settings
 
-    def apply_settings(self, **changes) -> EngineSettings:
-        """New engine settings (fields of EngineSettings); loaded models are dropped."""
+    def apply_settings(self, **changes) -> list[str]:
+        """New engine settings (fields of EngineSettings); the names of the fields that changed, in
+        field order. When any did, the loaded models are dropped (they load again on first use); when
+        none did, nothing is unloaded."""
         if "models_dir" in changes:
             models_dir = changes.pop("models_dir")
             current = self.engine.settings.models_dir
@@ -487,9 +552,12 @@ class Studio:
                 if new is not None and not new.is_dir():
                     raise InputError(f"{new} is not a folder; give the folder that holds the model files")
                 changes["models_dir"] = new
-        settings = dataclasses.replace(self.engine.settings, **changes)
-        self.engine.update_settings(settings)
-        return settings
+        old = self.engine.settings
+        settings = dataclasses.replace(old, **changes)
+        changed = [f.name for f in dataclasses.fields(settings) if getattr(settings, f.name) != getattr(old, f.name)]
+        if changed:
+            self.engine.update_settings(settings)
+        return changed
 
     def prepare_models(self, progress: ProgressFn) -> None:
         """Find (download when allowed) and load every model of the current settings; a damaged
@@ -500,25 +568,50 @@ class Studio:
         steps += [("codec", lambda: models.get(CODEC, False))]
         for i, (what, load) in enumerate(steps):
             progress(f"Loading the {what}", i / len(steps))
-            load()
+
+            def loading(now: Loading, done: int = i) -> None:  # a download: its file, size and percent
+                progress(now.message(), (done + (now.fraction or 0)) / len(steps))
+
+            with self.engine.watch.listen(loading):
+                load()
         progress("All models are ready", 1.0)
 
     def unload(self) -> None:
         self.engine.unload()
 
     def status(self) -> str:
-        """Device, loaded models and memory, as Markdown."""
+        """Device, precision, each stage's model (its size, its weights, whether it is loaded) and
+        memory, as Markdown."""
         engine = self.engine
         loaded = [f"{k.stage}{' (small)' if k.small else ''}" for k in engine.models.loaded()]
-        lines = [
-            f"**Device** {engine.device} · **precision** {str(engine.dtype).removeprefix('torch.')}",
+        offload = " · offloaded to the CPU between stages" if engine.models.offload else ""
+        head = [
+            f"**Device** {engine.device} · **precision** {_dtype_name(engine.dtype)}{offload}",
             f"**Models loaded** {', '.join(loaded) if loaded else 'none (they load on first use)'}",
-            f"**Memory** {_process_memory()}",
         ]
+        tail = [f"**Memory** {_process_memory()}"]
         if self.allow_paths:  # where things are, for the person at this machine only
-            lines.append(f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}")
-            lines.append(f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}")
-        return "  \n".join(lines)
+            tail.append(f"**Models folder** {engine.locator.models_dir or 'the Hugging Face cache'}")
+            tail.append(f"**Voice library** {engine.library.root} · **outputs** {self.output_dir}")
+        return "\n\n".join(["  \n".join(head), "\n".join(self._stage_table()), "  \n".join(tail)])
+
+    def _stage_table(self) -> list[str]:
+        """Markdown table rows: per stage, the model the settings ask for (or the one loaded), what it
+        runs in, and whether it is in memory."""
+        engine = self.engine
+        settings, loaded = engine.settings, {k.stage: k for k in engine.models.loaded()}
+        runs_in = _dtype_name(engine.dtype)
+        if settings.fast:
+            runs_in = "fast mode: int8/bf16" if engine.device.type == "cpu" else f"fast mode: {runs_in}"
+        rows = ["| Stage | Model | Runs in | Now |", "|---|---|---|---|"]
+        for stage in STAGES:
+            key = loaded.get(stage)
+            small = key.small if key is not None else settings.small(stage)
+            now = "loaded" if key is not None else "loads on first use"
+            rows.append(f"| {stage} | {'small' if small else 'full'} | {runs_in} | {now} |")
+        now = "loaded" if CODEC in loaded else "loads on first use"
+        rows.append(f"| codec | EnCodec | float32 | {now} |")  # decoded outside autocast
+        return rows
 
 
 def _redacted(value, redact: Callable[[str], str]):
@@ -530,6 +623,10 @@ def _redacted(value, redact: Callable[[str], str]):
     if isinstance(value, list):
         return [_redacted(item, redact) for item in value]
     return value
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def short_time(iso: str | None) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from core import model_cache
 from core.errors import Cancelled
 from core.options import GenerationOptions
 from tests.serving import wait_until
@@ -84,6 +85,38 @@ def test_eight_concurrent_requests_are_all_answered_correctly(client, api_engine
         assert response.status_code == 200 and response.headers["X-Seed"] == str(seed)
         expected = api_engine.generate(f"Number {seed}.", None, GenerationOptions(seed=seed)).audio
         assert response.content == pcm16(expected)
+
+
+def test_health_says_what_is_loading_while_a_first_request_waits_for_it(tiny_models, tmp_path, monkeypatch):
+    """A first request once waited for its models with nothing anywhere saying so, and /health itself
+    waited for the load (the model cache's one lock), holding the server's event loop."""
+    engine = make_engine(tiny_models, tmp_path / "prompts")
+    reading, release = threading.Event(), threading.Event()
+    real_load = model_cache.load_stage_model
+
+    def slow_load(locator, stage, small):
+        reading.set()
+        release.wait(30)
+        return real_load(locator, stage, small)
+
+    monkeypatch.setattr(model_cache, "load_stage_model", slow_load)
+    with (
+        serve(create_server(Studio(engine, None, allow_paths=False), max_queue=2)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        assert client.get("/health").json()["loading"] is None
+        answer: list[httpx.Response] = []
+        worker = threading.Thread(
+            target=lambda: answer.append(client.post("/v1/audio/speech", json={"input": "hi", **QUICK}))
+        )
+        worker.start()
+        assert reading.wait(30)
+        health = client.get("/health", timeout=5).json()  # at once: it once waited for the load to end
+        loading = health["loading"]
+        assert loading["what"] == "the text model" and loading["message"] == "Loading the text model"
+        release.set()
+        worker.join(60)
+        assert answer[0].status_code == 200 and client.get("/health").json()["loading"] is None
 
 
 @pytest.fixture()

@@ -80,6 +80,7 @@ def crash_outputs(folder: Path) -> None:
     from core.options import GenerationOptions
     from core.outputs import write_outputs
 
+    (folder / "models").mkdir(exist_ok=True)  # no model is read: the outputs are made up
     engine = Engine(EngineSettings(models_dir=folder / "models", prompts_dir=folder / "prompts", device="cpu"))
     prompt, audio = make_prompt(1), np.linspace(-0.5, 0.5, 9600, dtype=np.float32)
     segment = SegmentResult(0, "Hello.", 1, prompt.semantic, prompt.coarse, prompt.fine, audio, 3)

@@ -23,6 +23,7 @@ from core.loading import (
     read_checkpoint,
 )
 from core.model import FineGPT
+from core.options import GenerationOptions
 
 
 def test_checkpoint_prefixes_are_stripped_and_mask_buffers_dropped(tiny_models):
@@ -237,3 +238,43 @@ def test_a_models_folder_that_does_not_exist_is_refused(tmp_path, monkeypatch, f
     with pytest.raises(InputError, match="is not a folder") as e:
         Engine(EngineSettings(models_dir=None if from_env else missing, device="cpu"))
     assert e.value.field == "models_dir" and (MODELS_DIR_ENV in str(e.value)) is from_env
+
+
+def downloading_from(source: Path, calls: list):
+    """A stand-in for hf_hub_download that copies from `source` and moves the progress bar it is given
+    in two steps, as huggingface_hub's does."""
+
+    def download(repo_id, filename, cache_dir=None, tqdm_class=None):
+        calls.append(f"{repo_id}/{filename}")
+        data = (source / repo_id / filename).read_bytes()
+        if tqdm_class is not None:
+            bar = tqdm_class(total=len(data), disable=True)
+            bar.update(len(data) // 2)
+            bar.update(len(data) - len(data) // 2)
+            bar.close()
+        target = Path(cache_dir) / repo_id / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return str(target)
+
+    return download
+
+
+def test_a_first_generation_says_what_it_loads_and_how_far_each_download_is(tmp_path, tiny_models, monkeypatch):
+    """A first run once showed nothing but "Starting..." for the minutes its downloads took."""
+    calls: list[str] = []
+    monkeypatch.setattr(hub_module.huggingface_hub, "hf_hub_download", downloading_from(tiny_models, calls))
+    monkeypatch.setattr(hub_module.huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    engine = Engine(EngineSettings.all_small(device="cpu"))
+    engine.locator.cache_dir = tmp_path / "cache"
+    reports = []
+    options = GenerationOptions(max_duration_s=0.1, seed=1)
+    engine.generate("Hello.", "v2/en_speaker_1", options, progress=reports.append)
+    loads = [p.detail for p in reports if p.stage == "load"]
+    assert "suno/bark/text.pt" in calls and "Loading the text model" in loads and "Loading the codec" in loads
+    done = [p for p in reports if p.stage == "load" and p.detail.startswith("Downloading suno/bark/text.pt")]
+    assert [p.step == p.total for p in done] == [False, True] and done[-1].detail.endswith("(100%)")
+    assert "for the text model" in done[0].detail and "(50%)" in done[0].detail
+    assert any(p.detail.startswith("Downloading suno/bark/speaker_embeddings") for p in reports if p.stage == "load")
+    assert engine.watch.current is None  # nothing is loading once it is done

@@ -134,6 +134,10 @@ def test_the_progress_line_follows_the_generation_of_its_tab(studio):
     session.job.progress = Progress("coarse", 0, 2, 5, 10)
     line, _ = generate.show_progress(studio, session)
     assert "Segment 1/2 · coarse · 19% · " in line and "so far, about" in line and 'value="0.188"' in line
+    downloading = "Downloading suno/bark/text_2.pt for the text model: 2.7 of 5.4 GB (50%)"
+    session.job.progress = Progress("load", 0, 2, 50, 100, detail=downloading)  # a first run's wait
+    line, _ = generate.show_progress(studio, session)
+    assert downloading in line and 'value="0.500"' in line
     session.finish()
     assert generate.show_progress(studio, session)[0] == ""
 

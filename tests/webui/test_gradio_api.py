@@ -83,6 +83,7 @@ def test_user_errors_are_messages(client, inputs, words):
     with pytest.raises(AppError, match=words) as error:
         client.predict(**{**FAST, **inputs}, api_name="/generate")
     assert "Traceback" not in str(error.value)
+    assert " --" not in str(error.value)  # points to the page, not to command-line flags (--list-voices once)
 
 
 def test_a_bad_voice_upload_is_refused(client, tmp_path):

@@ -14,7 +14,7 @@ import struct
 import numpy as np
 import soundfile as sf
 
-from core.audio import check_format, encode_audio, join_segments
+from core.audio import check_format, encode_audio, join_segments, to_int16
 from core.constants import SAMPLE_RATE
 from core.errors import InputError
 
@@ -45,10 +45,9 @@ def check_response_format(fmt: str) -> None:
 
 
 def pcm16(audio: np.ndarray) -> bytes:
-    """Float samples -> 16-bit little-endian PCM bytes (clipped; NaN becomes silence), with
-    libsndfile's scaling (x 32768, rounded down), so a pcm response equals the wav one sample for sample."""
-    samples = np.clip(np.nan_to_num(np.asarray(audio, dtype=np.float64), nan=0.0), -1.0, 1.0)
-    return np.clip(np.floor(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    """Float samples -> 16-bit little-endian PCM bytes (core.audio.to_int16), so a pcm response equals
+    the wav one sample for sample."""
+    return to_int16(audio).astype("<i2").tobytes()
 
 
 def wav_stream_header(sample_rate: int = SAMPLE_RATE) -> bytes:

@@ -9,13 +9,15 @@ import gradio as gr
 
 import cloning
 from cloning.options import MAX_MAX_SECONDS, MAX_VARIANTS, MIN_MAX_SECONDS
+from core.audio import to_int16
 from core.errors import InputError
 
-from ..studio import CLONE_SAMPLE_TEXT, Studio
+from ..studio import BEST_CLIP_SECONDS, CLONE_SAMPLE_TEXT, Studio
 from .handler import handler
 
+LOW, HIGH = BEST_CLIP_SECONDS
 GUIDE = (
-    "Give 5–15 seconds of one person speaking clearly, without music or other voices. "
+    f"Give {LOW:g}–{HIGH:g} seconds of one person speaking clearly, without music or other voices. "
     "Each variant is a voice ending at a different pause of the clip: listen to the samples, keep the good ones."
 )
 
@@ -33,7 +35,9 @@ def clone_tab(studio: Studio) -> CloneTab:
             audio = gr.Audio(
                 sources=["upload", "microphone"], type="filepath", label="Voice sample", elem_id="clone-audio"
             )
+            checked = gr.Markdown(elem_id="clone-check")  # what the clip is, as soon as it is given
             name = gr.Textbox(label="Name of the new voice", elem_id="clone-name")
+            overwrite = gr.Checkbox(False, label="Overwrite voices of that name", elem_id="clone-overwrite")
             language = gr.Dropdown(
                 [(spec.display_name, code) for code, spec in cloning.QUANTIZERS.items()],
                 value=defaults.language,
@@ -59,9 +63,13 @@ def clone_tab(studio: Studio) -> CloneTab:
         keep = gr.CheckboxGroup([], label="Keep", info="Unticked variants are deleted", visible=False, scale=3)
         drop_button = gr.Button("Drop the unticked", visible=False, scale=1)
 
+    check = handler(check_clip, studio)
+    for given in (audio.upload, audio.stop_recording):
+        given(check, [audio, options["max_seconds"]], [checked, audio], api_visibility="private")
+    audio.clear(lambda: "", None, checked, api_visibility="private")
     cloned = clone_button.click(
         handler(clone, studio),
-        [audio, name, sample_text, sample_seconds],
+        [audio, name, sample_text, sample_seconds, overwrite],
         [notes, *players, keep, drop_button, made],
         inputs_kwargs=options,
         api_name="clone",
@@ -77,12 +85,25 @@ def clone_tab(studio: Studio) -> CloneTab:
 # Handlers
 
 
+def check_clip(studio: Studio, audio: str | None, max_seconds: float) -> tuple[str, gr.Audio | dict]:
+    """What an uploaded or recorded clip is (length, level) and what to know before cloning it; a clip
+    that cannot be cloned is said so and taken out of the player (it would play as 0:00)."""
+    if audio is None:
+        return "", gr.skip()
+    try:
+        found = studio.check_clip(audio, Path(audio).name, float(max_seconds))
+    except InputError as e:
+        return f"⚠️ {studio.redact(str(e))}", gr.Audio(None)
+    return "  \n".join([f"**Clip** {found.summary()}", *(f"⚠️ {note}" for note in found.notes)]), gr.skip()
+
+
 def clone(
     studio: Studio,
     audio: str | None,
     name: str,
     sample_text: str,
     sample_seconds: float,
+    overwrite: bool = False,
     progress=gr.Progress(),  # noqa: B008 (Gradio injects it)
     **options,
 ) -> list:
@@ -93,10 +114,10 @@ def clone(
     options = cloning.CloneOptions(**{**options, "variants": int(options["variants"])})
     source = Path(audio).name if isinstance(audio, str) else None
     samples, clone_notes = studio.clone_with_samples(
-        audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m)
+        audio, name, options, sample_text, float(sample_seconds), source, lambda m, f: progress(f, desc=m), overwrite
     )
     names = [s.info.name for s in samples]
-    shown = [gr.Audio((s.sample_rate, s.audio), label=s.info.name, visible=True) for s in samples]
+    shown = [gr.Audio((s.sample_rate, to_int16(s.audio)), label=s.info.name, visible=True) for s in samples]
     hidden = [gr.Audio(None, visible=False)] * (MAX_VARIANTS - len(samples))
     text = "  \n".join([f"Saved {', '.join(f'**{n}**' for n in names)} in your voices.", *clone_notes])
     choose = [gr.CheckboxGroup(names, value=names, visible=True), gr.Button(visible=True)]

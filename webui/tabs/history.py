@@ -16,6 +16,10 @@ from .handler import handler, required
 
 HEADERS = ["When", "Text", "Voice", "Seed", "Seconds"]
 TEXT_CHARS = 80
+EMPTY = (
+    "**No generations yet.** Each one you make in the Generate tab (or with `python bark_perform.py`) is kept "
+    "here, with its voice and its settings, to play, download, delete or make again."
+)
 
 
 @dataclass
@@ -25,7 +29,15 @@ class HistoryTab:
 
 
 def history_rows(entries: list[OutputEntry]) -> list[list]:
-    return [[short_time(e.created), _shorten(e.text), e.voice_name or "", e.seed, e.duration_s] for e in entries]
+    return [[short_time(e.created), _shorten(e.text), voice_label(e), e.seed, e.duration_s] for e in entries]
+
+
+def voice_label(entry: OutputEntry) -> str:
+    """The voice a generation used: its name, the uploaded file's, or 'random'."""
+    if entry.voice_name:
+        return entry.voice_name
+    upload = entry.record.get("voice_upload")
+    return f"uploaded {upload}" if isinstance(upload, str) and upload else "random"
 
 
 def history_choices(entries: list[OutputEntry]) -> list[tuple[str, str]]:
@@ -35,45 +47,59 @@ def history_choices(entries: list[OutputEntry]) -> list[tuple[str, str]]:
 def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> HistoryTab:
     entries = studio.history()
     shown = gr.State([e.id for e in entries])  # the table's rows, so a click picks what the user saw
-    table = gr.Dataframe(
-        history_rows(entries), headers=HEADERS, label="Past generations", interactive=False, elem_id="history-table"
-    )
-    with gr.Row():
-        picker = gr.Dropdown(
-            history_choices(entries),
-            value=None,
-            label="Generation",
-            scale=3,
-            allow_custom_value=True,  # generations made after this page was built; ids are checked
-            elem_id="history-picker",
+    with gr.Column(visible=not entries, elem_id="history-empty") as empty:
+        gr.Markdown(EMPTY)
+        with gr.Row():
+            go_button = gr.Button("Go to Generate", variant="primary")
+            empty_refresh = gr.Button("Refresh")
+    with gr.Column(visible=bool(entries)) as content:
+        table = gr.Dataframe(
+            history_rows(entries),
+            headers=HEADERS,
+            label="Past generations",
+            interactive=False,
+            elem_id="history-table",
         )
-        refresh_button = gr.Button("Refresh", scale=1)
-    with gr.Row():
-        audio = gr.Audio(label="Audio", interactive=False, buttons=["download"])
-        download = gr.File(label="Files", file_count="multiple", interactive=False)
-    settings = gr.JSON(label="Settings", open=False)
-    with gr.Row():
-        reuse_button = gr.Button("Use these settings again", variant="primary")
-        delete_button = gr.Button("Delete…", variant="stop")
-    with gr.Row(visible=False) as confirm_row:
-        gr.Markdown("Delete this generation's audio, voice and settings? This cannot be undone.")
-        confirm_button = gr.Button("Yes, delete it", variant="stop")
-        keep_button = gr.Button("Keep it")
-    message = gr.Markdown(label="Notes")
+        with gr.Row():
+            picker = gr.Dropdown(
+                history_choices(entries),
+                value=None,
+                label="Generation",
+                scale=3,
+                allow_custom_value=True,  # generations made after this page was built; ids are checked
+                elem_id="history-picker",
+            )
+            refresh_button = gr.Button("Refresh", scale=1)
+        with gr.Row():
+            audio = gr.Audio(label="Audio", interactive=False, buttons=["download"])
+            download = gr.File(label="Files", file_count="multiple", interactive=False)
+        settings = gr.JSON(label="Settings", open=False)
+        with gr.Row():
+            reuse_button = gr.Button("Use these settings again", variant="primary")
+            delete_button = gr.Button("Delete…", variant="stop", elem_id="history-delete")
+        with gr.Row(visible=False) as confirm_row:
+            question = gr.Markdown()
+            confirm_button = gr.Button("Yes, delete it", variant="stop")
+            keep_button = gr.Button("Keep it")
+        message = gr.Markdown(label="Notes")
     reuse_outputs = [generate.text, generate.voice, generate.audio_format, *generate.controls.values(), tabs, message]
 
     views = [table, picker, shown]
     refresh = handler(show_history, studio)
     refresh_button.click(refresh, None, views, api_name="history")
+    empty_refresh.click(refresh, None, views, api_visibility="private")
+    shown.change(is_empty, shown, [empty, content], api_visibility="private")  # after every refresh
+    go_button.click(lambda: gr.Tabs(selected="generate"), None, tabs, api_visibility="private")
     table.select(pick_row, shown, picker, api_visibility="private")
     picker.change(handler(show, studio), picker, [audio, download, settings], api_name="history_entry")
+    picker.change(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")  # asked of another
     reuse_button.click(
         handler(reuse, studio, generate.formats, list(generate.controls)),
         picker,
         reuse_outputs,
         api_name="reuse_settings",
     )
-    delete_button.click(lambda: gr.Row(visible=True), None, confirm_row, api_visibility="private")
+    delete_button.click(handler(ask, studio), picker, [confirm_row, question], api_visibility="private")
     keep_button.click(lambda: gr.Row(visible=False), None, confirm_row, api_visibility="private")
     confirm_button.click(handler(delete, studio), picker, [*views, confirm_row], api_name="delete_generation")
     return HistoryTab(views, refresh)
@@ -85,6 +111,11 @@ def history_tab(studio: Studio, generate: GenerateTab, tabs: gr.Tabs) -> History
 def show_history(studio: Studio) -> tuple:
     """The past generations, for the table and the picker."""
     return _views(studio.history())
+
+
+def is_empty(ids: list[str]) -> tuple[gr.Column, gr.Column]:
+    """The empty state instead of the table and its controls when there is nothing to show."""
+    return gr.Column(visible=not ids), gr.Column(visible=bool(ids))
 
 
 def pick_row(ids: list[str], event: gr.SelectData) -> str | dict:
@@ -106,6 +137,14 @@ def reuse(studio: Studio, formats: list[str], controls: list[str], entry_id: str
     values = form_from_options(options)
     fmt = fmt if fmt in formats else gr.skip()
     return text, voice, fmt, *(values[name] for name in controls), gr.Tabs(selected="generate"), "  \n".join(notes)
+
+
+def ask(studio: Studio, entry_id: str | None) -> tuple[gr.Row, str]:
+    """Show the question before a generation is deleted, naming it."""
+    entry = studio.entry(required(entry_id, "Choose a generation to delete"))
+    when = f" of {short_time(entry.created)}" if entry.created else ""
+    question = f"Delete the generation {_shorten(entry.text, 50)!r}{when} (its audio, voice and settings)?"
+    return gr.Row(visible=True), question + " This cannot be undone."
 
 
 def delete(studio: Studio, entry_id: str | None) -> tuple:
