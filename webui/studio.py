@@ -134,11 +134,15 @@ class Job:
     queued_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     progress: Progress | None = None
+    fraction: float = 0.0  # how much of it is done, 0..1, as of its last report of a segment's stage
 
-    @property
-    def fraction(self) -> float:
-        """How much of it is done, 0..1."""
-        return progress_fraction(self.progress) if self.progress is not None else 0.0
+    def report(self, p: Progress) -> None:
+        """An engine progress report: a model's load or download (stage "load") is shown, but it
+        leaves how much of the generation is done as it was."""
+        self.started_at = self.started_at or time.monotonic()
+        self.progress = p
+        if p.stage in SEGMENT_STAGES:
+            self.fraction = progress_fraction(p)
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_at if self.started_at is not None else 0.0
@@ -281,8 +285,7 @@ class Studio:
         cancel = cancel or job.cancel
 
         def report(p: Progress) -> None:
-            job.started_at = job.started_at or time.monotonic()
-            job.progress = p
+            job.report(p)
             if progress is not None:
                 progress(p)
 

@@ -146,8 +146,21 @@ def test_a_job_says_how_long_is_left_from_its_progress_or_the_measured_speed(stu
     estimate = studio.estimate("Hello.", FAST)
     job = Job(estimate)
     assert job.left_s() is None  # no speed measured, no progress: unknown
-    job.started_at, job.progress = 0.0, Progress("fine", 0, 1, 1, 2)  # 62% done after "elapsed" seconds
-    assert job.left_s() == pytest.approx(job.elapsed_s() * (1 - job.fraction) / job.fraction)
+    job.report(Progress("fine", 0, 1, 1, 2))
+    job.started_at -= 10  # 62.5% done in 10 s: 6 s left
+    assert job.fraction == 0.625 and job.left_s() == pytest.approx(6.0, rel=0.01)
+    job.report(Progress("load", 0, 1, 10, 100, detail="Downloading the codec: 10%"))  # a model loads meanwhile
+    assert job.fraction == 0.625 and job.progress.stage == "load"  # shown, and not counted as generation done
+
+
+def test_a_tab_behind_a_job_that_loads_its_models_is_told_so(studio):
+    ahead = Job(studio.estimate("Hello.", FAST))
+    studio.line.join(ahead)
+    ahead.report(Progress("load", 0, 1, 1, 4, detail="Downloading suno/bark/text_2.pt for the text model: 25%"))
+    mine = Session()
+    check(studio, mine)
+    line, _ = generate.show_progress(studio, mine)
+    assert "(the one running: Downloading suno/bark/text_2.pt for the text model: 25%, 0% done" in line
 
 
 def test_clips_play_one_after_another():
@@ -181,12 +194,12 @@ def test_a_tab_waiting_for_the_engine_is_told_what_it_waits_for_and_how_long(stu
     studio.generate("Hello.", None, FAST)  # the speed is measured from here on
     ahead = Job(studio.estimate(LONG, FAST))  # a long generation of another tab, running
     studio.line.join(ahead)
-    ahead.started_at, ahead.progress = ahead.queued_at, Progress("text", 0, 25, 1, 100)
+    ahead.report(Progress("text", 0, 25, 1, 100))
     mine, later = Session(), Session()
     check(studio, mine, run=1)
     check(studio, later, run=1)
     line, _ = generate.show_progress(studio, mine)
-    assert "Waiting for the engine: 1 generation ahead of yours (the one running: segment 1/25, 0%" in line
+    assert "Waiting for the engine: 1 generation ahead of yours (the one running: Segment 1/25 · text, 0% done" in line
     assert f"about {generate._about(ahead.left_s())} until yours starts" in line  # its size, not a mean
     assert "2 generations ahead of yours" in generate.show_progress(studio, later)[0]
 

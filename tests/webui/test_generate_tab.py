@@ -232,7 +232,7 @@ def test_a_second_tab_is_told_what_it_waits_for_and_can_leave_the_line(open_page
     generate(second, "Second user.")
     line = second.locator("#progress")
     playwright.expect(line).to_contain_text("Waiting for the engine: 1 generation ahead of yours")
-    playwright.expect(line).to_contain_text("(the one running: segment 1/5")
+    playwright.expect(line).to_contain_text("(the one running: Segment 1/5 · text")
     second.get_by_role("button", name="Cancel").click()
     playwright.expect(second.locator("#status")).to_have_text("Cancelled before it started: nothing was generated.")
     playwright.expect(line).to_be_empty()

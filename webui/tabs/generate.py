@@ -379,16 +379,17 @@ def show_progress(studio: Studio, session: Session) -> tuple[str, dict]:
 
 
 def _waiting(ahead: list[Job]) -> str:
-    """'Waiting for the engine: 2 generations ahead of yours (the one running: segment 3/40, 12%, 2 min so
-    far), about 9 min until yours starts', from the jobs' own progress and the measured speed."""
+    """'Waiting for the engine: 2 generations ahead of yours (the one running: Segment 3/40 · coarse, 12%
+    done, 2 min so far), about 9 min until yours starts', from the jobs' own progress and the measured
+    speed (a job loading its models names the file it reads or downloads)."""
     if not ahead:
         return "Waiting for the engine…"
     n = len(ahead)
     text = f"Waiting for the engine: {n} generation{'s' if n != 1 else ''} ahead of yours"
     running = next((j for j in ahead if j.progress is not None), None)
     if running is not None:
-        p, so_far = running.progress, _about(running.elapsed_s())
-        text += f" (the one running: segment {p.segment + 1}/{p.segments}, {running.fraction:.0%}, {so_far} so far)"
+        where, so_far = _progress(running.progress)[1], _about(running.elapsed_s())
+        text += f" (the one running: {where}, {running.fraction:.0%} done, {so_far} so far)"
     left = [j.left_s() for j in ahead]
     if any(s is None for s in left):
         return text + "; how long is known once a generation has finished on this server"
