@@ -9,15 +9,18 @@ import io
 import itertools
 import math
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
 
 from .errors import InputError
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, atomic_writer
 
 AUDIO_FORMATS = ("wav", "flac", "ogg", "mp3")
+_T = TypeVar("_T")
 
 # format -> (libsndfile container, subtype)
 _SOUNDFILE_FORMATS = {
@@ -57,45 +60,83 @@ def join_segments(
     the two parts. Returns float32 of shape (samples,): the sum of the part lengths minus the
     overlaps. An empty list gives an empty array.
     """
+    clips = [_as_mono(p, f"clip {i}") for i, p in enumerate(pieces)]  # every clip checked before any work
+    chunks = list(iter_join(clips, sample_rate, silence_s, crossfade_s))
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def iter_join(
+    clips: Iterable[np.ndarray], sample_rate: int, silence_s: float = 0.0, crossfade_s: float = 0.0
+) -> Iterator[np.ndarray]:
+    """The samples of `join_segments(list(clips), ...)`, as float32 chunks of shape (samples,).
+
+    `clips` is read lazily and at most two clips (and one silence) are held at a time, so an
+    hour of audio can be joined and written without holding it whole. The arguments are checked
+    here; each clip when it is read. Empty chunks are not yielded.
+    """
     _check_rate(sample_rate)
     _check_seconds("silence_s", silence_s)
     _check_seconds("crossfade_s", crossfade_s)
-    clips = [_as_mono(p, f"clip {i}") for i, p in enumerate(pieces)]
-    parts = _interleave_silence(clips, round(silence_s * sample_rate))
-    if not parts:
-        return np.zeros(0, dtype=np.float32)
-    fade = round(crossfade_s * sample_rate)
-    overlaps = [min(fade, len(a) // 2, len(b) // 2) for a, b in itertools.pairwise(parts)]
-    return _overlap_add(parts, overlaps)
+    mono = (_as_mono(clip, f"clip {i}") for i, clip in enumerate(clips))
+    silence = round(silence_s * sample_rate)
+    parts = _interleave(mono, np.zeros(silence, dtype=np.float32) if silence > 0 else None)
+    return _overlap_add(parts, round(crossfade_s * sample_rate))
 
 
-def _interleave_silence(clips: list[np.ndarray], silence: int) -> list[np.ndarray]:
-    """clip, silence, clip, ... with `silence` zero samples between consecutive clips."""
-    if silence <= 0 or len(clips) < 2:
-        return clips
-    gap = np.zeros(silence, dtype=np.float32)
-    parts = [clips[0]]
-    for clip in clips[1:]:
-        parts += [gap, clip]
-    return parts
+def clip_spans(
+    lengths: Sequence[int], sample_rate: int, silence_s: float = 0.0, crossfade_s: float = 0.0
+) -> list[tuple[int, int]]:
+    """(start, end) sample offsets (end exclusive) of each clip within the output of
+    `join_segments` for clips of these lengths (in samples), with the same silence and fades.
+
+    With crossfades, neighbouring spans overlap (a clip's fade-out is the next part's fade-in).
+    """
+    _check_rate(sample_rate)
+    _check_seconds("silence_s", silence_s)
+    _check_seconds("crossfade_s", crossfade_s)
+    for i, n in enumerate(lengths):
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise InputError(f"clip {i}'s length must be a whole number of samples, 0 or more; got {n!r}")
+    silence, fade = round(silence_s * sample_rate), round(crossfade_s * sample_rate)
+    parts = list(_interleave((int(n) for n in lengths), silence if silence > 0 else None))
+    starts = [0]
+    for a, b in itertools.pairwise(parts):
+        starts.append(starts[-1] + a - _overlap(a, b, fade))
+    step = 2 if silence > 0 else 1  # clips are every other part when silences lie between them
+    return [(starts[i], starts[i] + parts[i]) for i in range(0, len(parts), step)]
 
 
-def _overlap_add(parts: list[np.ndarray], overlaps: list[int]) -> np.ndarray:
-    """Lay parts end to end, part i+1 starting overlaps[i] samples before part i ends, fades summed."""
-    total = sum(len(p) for p in parts) - sum(overlaps)
-    out = np.zeros(total, dtype=np.float32)
-    pos = 0
-    for i, part in enumerate(parts):
-        fade_in = overlaps[i - 1] if i > 0 else 0
-        fade_out = overlaps[i] if i < len(overlaps) else 0
+def _overlap(a: int, b: int, fade: int) -> int:
+    """Samples by which neighbouring parts of a and b samples overlap: `fade`, at most half the shorter."""
+    return min(fade, a // 2, b // 2)
+
+
+def _interleave(items: Iterable[_T], gap: _T | None) -> Iterator[_T]:
+    """The items with `gap` between consecutive ones (none when gap is None): clip, silence, clip, ..."""
+    for i, item in enumerate(items):
+        if i and gap is not None:
+            yield gap
+        yield item
+
+
+def _overlap_add(parts: Iterator[np.ndarray], fade: int) -> Iterator[np.ndarray]:
+    """Lay parts end to end, each next part starting `_overlap` samples before the last one ends,
+    fades summed. Yields each part's samples less the tail that the next part's start is added to."""
+    tail = np.zeros(0, dtype=np.float32)  # the faded end of the part before, overlapping this part's start
+    part = next(parts, None)
+    while part is not None:
+        following = next(parts, None)
+        fade_out = 0 if following is None else _overlap(len(part), len(following), fade)
         shaped = part.copy()
-        if fade_in:
-            shaped[:fade_in] *= _ramp(fade_in)
+        if len(tail):
+            shaped[: len(tail)] *= _ramp(len(tail))
+            shaped[: len(tail)] += tail
         if fade_out:
             shaped[len(part) - fade_out :] *= _ramp(fade_out)[::-1]
-        out[pos : pos + len(part)] += shaped
-        pos += len(part) - fade_out
-    return out
+        tail = shaped[len(part) - fade_out :].copy()  # a copy: holding a view would hold the whole part
+        if len(part) > fade_out:
+            yield shaped[: len(part) - fade_out]
+        part = following
 
 
 def _ramp(n: int) -> np.ndarray:
@@ -134,12 +175,19 @@ def encode_audio(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     _check_rate(sample_rate)
     samples = _as_mono(audio, "audio")
     if samples.size == 0:  # flac and mp3 would give a zero-byte, unreadable file
-        raise InputError("the audio is empty (0 samples); there is nothing to encode")
-    samples = np.clip(np.nan_to_num(samples, nan=0.0), -1.0, 1.0)
+        raise InputError(_EMPTY_AUDIO)
     container, subtype = _SOUNDFILE_FORMATS[name]
     buffer = io.BytesIO()
-    sf.write(buffer, samples, int(sample_rate), format=container, subtype=subtype)
+    sf.write(buffer, _playable(samples), int(sample_rate), format=container, subtype=subtype)
     return buffer.getvalue()
+
+
+_EMPTY_AUDIO = "the audio is empty (0 samples); there is nothing to encode"
+
+
+def _playable(samples: np.ndarray) -> np.ndarray:
+    """Samples clipped to [-1, 1], NaN made silence: what every encoder is given."""
+    return np.clip(np.nan_to_num(samples, nan=0.0), -1.0, 1.0)
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, fmt: str | None = None) -> Path:
@@ -156,4 +204,31 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, fm
             )
         fmt = path.suffix
     atomic_write_bytes(path, encode_audio(audio, sample_rate, fmt))
+    return path
+
+
+def write_audio_stream(path: str | os.PathLike, chunks: Iterable[np.ndarray], sample_rate: int, fmt: str) -> Path:
+    """Encode mono float32 chunks (each of shape (samples,)) one after another into a `fmt` file at
+    `path`, never holding more than one chunk: e.g. `iter_join`'s output for an hour-long export.
+
+    The same formats and sample handling as `encode_audio` (no samples at all is an InputError). The
+    file is written beside `path` under a temporary name and replaces `path` in one rename when
+    done; on any exception, the chunks' own included, it is removed and `path` is untouched.
+    Returns the path written.
+    """
+    name = check_format(fmt)
+    _check_rate(sample_rate)
+    samples = (_as_mono(chunk, f"chunk {i}") for i, chunk in enumerate(chunks))
+    nonempty = (chunk for chunk in samples if chunk.size)
+    first = next(nonempty, None)
+    if first is None:  # checked before any file is made: an empty flac or mp3 would be unreadable
+        raise InputError(_EMPTY_AUDIO)
+    container, subtype = _SOUNDFILE_FORMATS[name]
+    path = Path(path)
+    with (
+        atomic_writer(path) as f,
+        sf.SoundFile(f, "w", int(sample_rate), 1, subtype, format=container) as out,
+    ):
+        for chunk in itertools.chain([first], nonempty):
+            out.write(_playable(chunk))
     return path

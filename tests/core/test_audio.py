@@ -11,7 +11,15 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.audio import AUDIO_FORMATS, encode_audio, join_segments, write_audio
+from core.audio import (
+    AUDIO_FORMATS,
+    clip_spans,
+    encode_audio,
+    iter_join,
+    join_segments,
+    write_audio,
+    write_audio_stream,
+)
 from core.constants import SAMPLE_RATE
 from core.errors import InputError
 
@@ -133,3 +141,154 @@ def test_failed_write_leaves_nothing(tmp_path) -> None:
     with pytest.raises(InputError):
         write_audio(tmp_path / "clip.wav", np.zeros((4, 2), np.float32), SAMPLE_RATE)
     assert list(tmp_path.iterdir()) == []
+
+
+# Streaming joins, clip spans and streamed writes
+
+
+def reference_join(clips: list[np.ndarray], silence: int, fade: int) -> np.ndarray:
+    """The join as first written (whole arrays, one output buffer): the oracle for the streaming one."""
+    parts: list[np.ndarray] = []
+    for i, clip in enumerate(clips):
+        if i and silence:
+            parts.append(np.zeros(silence, np.float32))
+        parts.append(clip)
+    overlaps = [min(fade, len(a) // 2, len(b) // 2) for a, b in itertools.pairwise(parts)]
+    out = np.zeros(sum(map(len, parts)) - sum(overlaps), np.float32)
+    pos = 0
+    for i, part in enumerate(parts):
+        shaped = part.copy()
+        fade_in, fade_out = overlaps[i - 1] if i else 0, overlaps[i] if i < len(overlaps) else 0
+        shaped[:fade_in] *= np.arange(1, fade_in + 1, dtype=np.float32) / np.float32(fade_in + 1)
+        shaped[len(part) - fade_out :] *= (np.arange(1, fade_out + 1, dtype=np.float32) / np.float32(fade_out + 1))[
+            ::-1
+        ]
+        out[pos : pos + len(part)] += shaped
+        pos += len(part) - fade_out
+    return out
+
+
+join_cases = given(
+    lengths=st.lists(st.integers(0, 120), max_size=6),
+    silence=st.integers(0, 40),
+    fade=st.integers(0, 80),
+    seed=st.integers(0, 2**16),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@join_cases
+def test_iter_join_gives_join_segments_samples_exactly(lengths: list[int], silence: int, fade: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    clips = [rng.uniform(-1, 1, n).astype(np.float32) for n in lengths]
+    joined = join_segments(clips, RATE, silence_s=silence / RATE, crossfade_s=fade / RATE)
+    chunks = list(iter_join(iter(clips), RATE, silence_s=silence / RATE, crossfade_s=fade / RATE))
+    assert all(c.dtype == np.float32 and c.ndim == 1 and c.size for c in chunks)
+    assert np.array_equal(np.concatenate([np.zeros(0, np.float32), *chunks]), joined)
+    assert np.array_equal(joined, reference_join(clips, silence, fade))  # join_segments is unchanged
+
+
+@settings(max_examples=200, deadline=None)
+@join_cases
+def test_clip_spans_are_where_each_clip_lands(lengths: list[int], silence: int, fade: int, seed: int) -> None:
+    spans = clip_spans(lengths, RATE, silence_s=silence / RATE, crossfade_s=fade / RATE)
+    assert len(spans) == len(lengths)
+    assert [e - s for s, e in spans] == lengths
+    total = expected_length(lengths, silence, fade)
+    assert all(0 <= s <= e <= total for s, e in spans)
+    for k, n in enumerate(lengths):  # joined alone among silent clips, clip k sounds exactly over its span
+        clips = [np.full(m, 1.0 if i == k else 0.0, np.float32) for i, m in enumerate(lengths)]
+        out = join_segments(clips, RATE, silence_s=silence / RATE, crossfade_s=fade / RATE)
+        np.testing.assert_array_equal(np.flatnonzero(out), np.arange(*spans[k]))
+        assert n == 0 or spans[k][1] <= len(out)
+
+
+def test_clip_spans_by_hand_and_bad_lengths() -> None:
+    assert clip_spans([], RATE) == []
+    assert clip_spans([10, 0, 6], RATE, silence_s=0.004) == [(0, 10), (14, 14), (18, 24)]
+    assert clip_spans([10, 10], RATE, crossfade_s=0.003) == [(0, 10), (7, 17)]
+    assert clip_spans([10, 10], RATE, silence_s=0.004, crossfade_s=1.0) == [(0, 10), (10, 20)]  # fades of 2
+    for bad in (-1, 2.5, True):
+        with pytest.raises(InputError, match="clip 1's length"):
+            clip_spans([3, bad], RATE)
+    with pytest.raises(InputError, match="crossfade_s"):
+        clip_spans([3], RATE, crossfade_s=-1)
+
+
+def test_iter_join_reads_lazily() -> None:
+    pulled = []
+
+    def clips():
+        for i in range(100):
+            pulled.append(i)
+            yield np.full(50, 0.1, np.float32)
+
+    chunks = iter_join(clips(), RATE, silence_s=0.01, crossfade_s=0.005)
+    assert pulled == []  # nothing read before the first chunk is asked for
+    next(chunks)
+    assert len(pulled) <= 2
+    for _ in range(10):
+        next(chunks)
+    assert len(pulled) <= 7  # chunks alternate clip, silence: a clip and the one after are read
+    list(chunks)
+    assert pulled == list(range(100))
+
+
+def test_iter_join_checks_arguments_at_once_and_clips_when_read() -> None:
+    with pytest.raises(InputError, match="silence_s"):
+        iter_join([], RATE, silence_s=-1)
+    chunks = iter_join([np.ones(4, np.float32), np.zeros((2, 2), np.float32)], RATE)
+    with pytest.raises(InputError, match="clip 1 must be mono"):
+        list(chunks)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac"])
+def test_stream_writes_what_encode_audio_writes(tmp_path, fmt: str) -> None:
+    rng = np.random.default_rng(0)
+    chunks = [rng.uniform(-1.5, 1.5, n).astype(np.float32) for n in (0, 1, 4000, 3, 0, 2500)]
+    chunks[2][:3] = [np.nan, 1.0, -1.0]  # NaN and full scale are handled as encode_audio handles them
+    path = write_audio_stream(tmp_path / f"long.{fmt}", iter(chunks), SAMPLE_RATE, fmt)
+    assert path == tmp_path / f"long.{fmt}"
+    expected, _ = sf.read(io.BytesIO(encode_audio(np.concatenate(chunks), SAMPLE_RATE, fmt)), dtype="int16")
+    written, rate = sf.read(path, dtype="int16")
+    assert rate == SAMPLE_RATE and sf.info(str(path)).subtype == "PCM_16"
+    np.testing.assert_array_equal(written, expected)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "mp3"])
+def test_stream_writes_lossy_formats(tmp_path, fmt: str) -> None:
+    path = write_audio_stream(tmp_path / "x.bin", (tone(0.5) for _ in range(3)), SAMPLE_RATE, fmt)
+    data, rate = sf.read(path, dtype="float32")
+    assert rate == SAMPLE_RATE and sf.info(str(path)).format == fmt.upper()
+    assert abs(len(data) - 3 * len(tone(0.5))) <= 3 * 1152  # mp3 pads by up to a few frames
+
+
+def test_stream_writes_an_iter_join(tmp_path) -> None:
+    clips = [tone(0.3), tone(0.2, hz=220.0), tone(0.4)]
+    path = write_audio_stream(tmp_path / "j.wav", iter_join(iter(clips), SAMPLE_RATE, 0.1, 0.02), SAMPLE_RATE, "wav")
+    whole, _ = sf.read(io.BytesIO(encode_audio(join_segments(clips, SAMPLE_RATE, 0.1, 0.02), SAMPLE_RATE, "wav")))
+    np.testing.assert_array_equal(sf.read(path)[0], whole)
+
+
+def test_stream_failure_leaves_the_old_file(tmp_path) -> None:
+    path = tmp_path / "take.wav"
+    path.write_bytes(b"old")
+
+    def failing():
+        yield tone(0.2)
+        raise RuntimeError("generation failed")
+
+    with pytest.raises(RuntimeError, match="generation failed"):
+        write_audio_stream(path, failing(), SAMPLE_RATE, "wav")
+    with pytest.raises(InputError, match="chunk 1 must be mono"):
+        write_audio_stream(path, [tone(0.1), np.zeros((3, 2), np.float32)], SAMPLE_RATE, "flac")
+    for empty in ([], [np.zeros(0, np.float32)] * 3):
+        with pytest.raises(InputError, match="empty"):
+            write_audio_stream(path, empty, SAMPLE_RATE, "flac")
+    with pytest.raises(InputError, match="wav, flac, ogg, mp3"):
+        write_audio_stream(path, [tone(0.1)], SAMPLE_RATE, "aac")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["take.wav"]
+    write_audio_stream(path, [tone(0.1)], SAMPLE_RATE, "wav")
+    assert sf.info(str(path)).frames == len(tone(0.1))  # a successful write replaces it
