@@ -126,17 +126,17 @@ def _overlap_add(parts: Iterator[np.ndarray], fade: int) -> Iterator[np.ndarray]
     part = next(parts, None)
     while part is not None:
         following = next(parts, None)
-        fade_out = 0 if following is None else _overlap(len(part), len(following), fade)
-        shaped = part.copy()
+        n = len(part)
+        fade_out = 0 if following is None else _overlap(n, len(following), fade)
+        shaped, part = part.copy(), following  # from here on, two parts are held: this one shaped, the next
         if len(tail):
             shaped[: len(tail)] *= _ramp(len(tail))
             shaped[: len(tail)] += tail
         if fade_out:
-            shaped[len(part) - fade_out :] *= _ramp(fade_out)[::-1]
-        tail = shaped[len(part) - fade_out :].copy()  # a copy: holding a view would hold the whole part
-        if len(part) > fade_out:
-            yield shaped[: len(part) - fade_out]
-        part = following
+            shaped[n - fade_out :] *= _ramp(fade_out)[::-1]
+        tail = shaped[n - fade_out :].copy()  # a copy: a view would hold on to the whole part
+        if n > fade_out:
+            yield shaped[: n - fade_out]
 
 
 def _ramp(n: int) -> np.ndarray:

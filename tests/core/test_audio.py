@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -232,6 +233,19 @@ def test_iter_join_reads_lazily() -> None:
     assert len(pulled) <= 7  # chunks alternate clip, silence: a clip and the one after are read
     list(chunks)
     assert pulled == list(range(100))
+
+
+def test_iter_join_holds_a_few_clips_not_the_whole_join() -> None:
+    clip_bytes = SAMPLE_RATE * 4  # one second of float32
+    clips = (np.full(SAMPLE_RATE, 0.1, np.float32) for _ in range(200))
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in iter_join(clips, SAMPLE_RATE, silence_s=0.25, crossfade_s=0.05))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == expected_length([SAMPLE_RATE] * 200, SAMPLE_RATE // 4, SAMPLE_RATE // 20)
+    assert peak < 5 * clip_bytes  # the last chunk handed out, this part, the next, a silence: not 240 clips
 
 
 def test_iter_join_checks_arguments_at_once_and_clips_when_read() -> None:
