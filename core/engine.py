@@ -392,6 +392,41 @@ class Engine:
             compute_s=compute_s,
         )
 
+    def generate_segments(
+        self,
+        texts: list[str],
+        seeds: list[int],
+        voice: VoicePrompt | str | Path | None,
+        options: GenerationOptions,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        allow_paths: bool = True,
+        on_segment: Callable[[SegmentResult], None] | None = None,
+    ) -> list[SegmentResult]:
+        """Texts that share one voice prompt, each with its own seed, generated independently of each
+        other (in batches of max_batch): the segments of a project. Results in order, index = position
+        in `texts`; on_segment gets each as soon as its audio is ready. No splitting and no continuity:
+        the caller decides each segment's voice."""
+        if len(texts) != len(seeds):
+            raise ValueError("one seed per text")
+        texts = [" ".join(clean_text(text).split()) for text in texts]
+        cancel = cancel or threading.Event()
+        report_loading = _loading_reporter(progress, len(texts))
+        with self.watch.listen(report_loading):
+            prompt, _ = self.resolve_voice(voice, allow_paths)
+        results: list[SegmentResult] = []
+        size = self.settings.max_batch
+        with self.cancellable(cancel), self._lock, self.watch.listen(report_loading):
+            for first in range(0, len(texts), size):
+                batch = list(range(first, min(first + size, len(texts))))
+                reporter = _StepReporter(progress, cancel, first, len(batch), len(texts))
+                rows = [texts[i] for i in batch]
+                for result in self._generate_batch(batch, rows, prompt, options, [seeds[i] for i in batch], reporter):
+                    results.append(result)
+                    if on_segment is not None:
+                        on_segment(result)
+        return results
+
     def _generate_segments(self, segments, base_voice, options, seed, progress, cancel, on_segment):
         results: list[SegmentResult] = []
         warnings: list[str] = []
