@@ -1,0 +1,268 @@
+"""Long-form projects on the tiny pack: generate, review, re-roll, dialogue, best of N, export, resume."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.audio import clip_spans, encode_audio
+from core.constants import SAMPLE_RATE
+from core.engine import Engine, EngineSettings
+from core.errors import InputError
+from core.options import GenerationOptions
+from core.projects import Project, ProjectBusy, ProjectSettings, ProjectStore, export_project, plan_work, run_project
+from core.projects.store import derived_seed
+from core.textsplit import SplitOptions
+
+ROOT = Path(__file__).resolve().parents[2]
+SPLIT = SplitOptions(goal_length=20, max_length=40)
+SHORT = GenerationOptions(seed=7, max_duration_s=0.3, split=SPLIT)  # tiny random models never stop on their own
+TEXT = "The first line is here. A second one follows it. And the third ends the story."
+VOICE = "v2/en_speaker_3"
+
+
+def make(tmp_path: Path, text: str = TEXT, **settings) -> Project:
+    settings = {"voice": VOICE, "options": SHORT, **settings}
+    return Project.create(tmp_path / "project", text, ProjectSettings(**settings))
+
+
+def take_tokens(project: Project, segment_id: str, number: int) -> dict[str, np.ndarray]:
+    with np.load(project.folder / f"seg-{segment_id}-{number}.npz") as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def test_a_plain_text_project_gives_what_generate_gives(engine, tmp_path):
+    project = make(tmp_path)
+    assert [s.text for s in project.segments()] == [s.clean for s in engine.plan(TEXT, SHORT, 7)]
+    report = run_project(engine, project)
+    assert len(report.takes) == 3 and not report.cancelled
+    assert {s.status for s in project.states()} == {"done"}
+    exported = export_project(project, "wav", ())
+    reference = engine.generate(TEXT, VOICE, SHORT)
+    audio, rate = sf.read(exported.audio[0], dtype="int16")
+    expected, _ = sf.read(io.BytesIO(encode_audio(reference.audio, SAMPLE_RATE, "wav")), dtype="int16")
+    assert rate == SAMPLE_RATE and np.array_equal(audio, expected)
+    assert not Project.open(project.folder).wanted  # finished: nothing to resume
+
+
+def test_rerolling_a_segment_marks_the_ones_after_it_and_picking_back_restores_them(engine, tmp_path):
+    project = make(tmp_path, options=SHORT.replace(continuity="continuous"))
+    run_project(engine, project)
+    first, second, third = project.segments()
+    assert project.states()[1].segment.chosen_take.after == f"{first.id}/1"
+    run_project(engine, project, reroll=[second.id])
+    second = project.segment(second.id)
+    assert [t.number for t in second.takes] == [1, 2] and second.chosen == 2
+    assert second.take(2).seed == derived_seed(project.seed, second.id, 2) != second.take(1).seed
+    assert second.take(2).after == f"{first.id}/1"  # continues from the chosen take before it
+    assert [s.status for s in project.states()] == ["done", "done", "not continuous"]
+    assert plan_work(project) == []  # offered for a re-roll, not silently redone
+    project.choose(second.id, 1)
+    assert [s.status for s in project.states()] == ["done", "done", "done"]
+
+
+def test_a_dialogue_keeps_each_speakers_voice_and_lists_unknown_speakers_first(engine, tmp_path):
+    script = "Alice: Hello there, Bob.\n[Bob] Hi Alice! [laughs]\nAlice: How are you today?\nCarol: Fine."
+    options = SHORT.replace(continuity="continuous")
+    project = make(tmp_path, script, voice=None, speakers={"alice": VOICE, "Bob": "none"}, options=options)
+    assert [(s.speaker, s.text) for s in project.segments()] == [
+        ("Alice", "Hello there, Bob."),
+        ("Bob", "Hi Alice! [laughs]"),
+        ("Alice", "How are you today?"),
+        ("Carol", "Fine."),
+    ]
+    assert project.unknown_speakers() == ["Carol"]
+    with pytest.raises(InputError, match="Carol"):
+        run_project(engine, project)
+    assert not list(project.folder.glob("*.wav"))  # refused before anything was generated
+    project.update_settings(speakers={"alice": VOICE, "Bob": "none", "carol": "v2/en_speaker_1"})
+    run_project(engine, project)
+    alice1, bob, alice2, carol = project.segments()
+    assert alice2.chosen_take.after == f"{alice1.id}/1"  # continuity per speaker
+    assert bob.chosen_take.after is None and carol.chosen_take.after is None
+    assert [s.voice for s in project.states()] == [VOICE, "none", VOICE, "v2/en_speaker_1"]
+
+
+def test_best_of_n_rerolls_flagged_takes_reproducibly(engine, tmp_path):
+    project = make(tmp_path, "One short line.", best_of=3)
+    run_project(engine, project)
+    (segment,) = project.segments()
+    assert all(t.flags for t in segment.takes)  # the tiny models always run to the cap: "length_cap"
+    assert [t.seed for t in segment.takes] == [segment.seed] + [derived_seed(7, segment.id, n) for n in (2, 3)]
+    assert segment.chosen == 1 and not segment.picked  # all equally flagged: the first is kept
+    assert run_project(engine, project).takes == []  # N takes made: nothing more to do
+
+
+def test_cancel_keeps_finished_takes_and_the_run_stays_wanted(engine, tmp_path):
+    project = make(tmp_path, options=SHORT.replace(continuity="continuous"))
+    cancel = threading.Event()
+
+    def progress(p):
+        if p.done >= 1:
+            cancel.set()
+
+    report = run_project(engine, project, progress=progress, cancel=cancel)
+    assert report.cancelled and len(report.takes) == 1
+    reopened = Project.open(project.folder)
+    assert reopened.wanted and [s.status for s in reopened.states()] == ["done", "pending", "pending"]
+
+
+def test_one_run_at_a_time(engine, tmp_path):
+    project = make(tmp_path)
+    with project.running(), pytest.raises(ProjectBusy):
+        run_project(engine, Project.open(project.folder))
+
+
+def test_export_writes_subtitles_whose_cues_match_the_audio_and_one_file_per_chapter(engine, tmp_path):
+    text = "# Chapter one\nAlice: It begins here. It goes on.\nBob: Then me.\n# Chapter two\nAlice: The end."
+    project = make(tmp_path, text, voice=None, speakers={"Alice": VOICE, "Bob": VOICE})
+    with pytest.raises(InputError, match=r"4 segment\(s\) have no take yet \(1, 2, 3, 4\)"):
+        export_project(project)
+    run_project(engine, project)
+    whole = export_project(project, "flac", ("srt", "vtt"))
+    srt = whole.subtitles[0].read_text(encoding="utf-8")
+    lengths = [s.chosen_take.samples for s in project.segments()]
+    spans = clip_spans(lengths, SAMPLE_RATE, SHORT.silence_s, SHORT.crossfade_s)
+    assert srt.count(" --> ") == 4 and "Alice: It begins here." in srt and "Bob: Then me." in srt
+    assert f"{_srt_time(spans[1][0])} --> {_srt_time(spans[1][1])}" in srt
+    assert sf.info(whole.audio[0]).frames == spans[-1][1]
+    assert whole.subtitles[1].read_text(encoding="utf-8").startswith("WEBVTT")
+    timeline = json.loads(whole.timeline.read_text(encoding="utf-8"))
+    assert [s["speaker"] for s in timeline["chapters"][0]["segments"]] == ["Alice", "Alice", "Bob", "Alice"]
+    chapters = export_project(project, "wav", ("srt",), chapters=True)
+    assert [p.name for p in chapters.audio] == ["01-chapter-one.wav", "02-chapter-two.wav"]
+    assert sf.info(chapters.audio[1]).frames == lengths[3]  # a chapter's times start at its own zero
+    assert "00:00:00,000 --> " in chapters.subtitles[1].read_text(encoding="utf-8")
+    assert [c["title"] for c in json.loads(chapters.timeline.read_text())["chapters"]] == ["Chapter one", "Chapter two"]
+
+
+def _srt_time(sample: int) -> str:
+    ms = round(sample / SAMPLE_RATE * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def test_edits_insert_split_merge_delete_and_change_a_voice(engine, tmp_path):
+    project = make(tmp_path)
+    run_project(engine, project)
+    a, b, c = project.segments()
+    project.edit(b.id, text="A new second line.")
+    assert project.states()[1].status == "edited" and project.segment(b.id).chosen == 1  # kept until re-rolled
+    project.edit(c.id, voice="v2/en_speaker_1")
+    assert project.states()[2].status == "edited" and project.states()[2].voice == "v2/en_speaker_1"
+    new = project.insert(0, "An opening line.")
+    first, second = project.split(a.id, 9)
+    assert [s.text for s in project.segments()][:3] == ["An opening line.", "The first", "line is here."]
+    assert (first.seed, second.seed) == (derived_seed(7, first.id, 1), derived_seed(7, second.id, 1))
+    assert not list(project.folder.glob(f"seg-{a.id}*"))  # the split segment is gone with its takes
+    merged = project.merge(first.id)
+    assert merged.text == "The first line is here."
+    project.delete(new.id)
+    reopened = Project.open(project.folder)
+    assert [s.id for s in reopened.segments()] == [merged.id, b.id, c.id]
+    assert [s.status for s in reopened.states()] == ["pending", "edited", "edited"]
+    with pytest.raises(InputError, match="both parts"):
+        project.split(b.id, 0)
+    with pytest.raises(InputError, match="last segment"):
+        project.merge(c.id)
+
+
+def test_two_writers_do_not_undo_each_others_changes(engine, tmp_path):
+    tab = make(tmp_path)
+    api = Project.open(tab.folder)
+    a, b, _ = tab.segments()
+    tab.edit(a.id, text="Changed by the tab.")
+    api.edit(b.id, text="Changed by the API.")
+    api.insert(3, "Added by the API.")
+    tab.edit(a.id, section="Part one")
+    texts = [s.text for s in Project.open(tab.folder).segments()]
+    assert texts == ["Changed by the tab.", "Changed by the API.", "And the third ends the story.", "Added by the API."]
+
+
+def test_damaged_projects_and_hostile_ids_are_refused_clearly(tmp_path):
+    project = make(tmp_path)
+    (project.folder / "project.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="damaged: project.json cannot be read"):
+        Project.open(project.folder)
+    store = ProjectStore(tmp_path / "projects")
+    for hostile in ("../etc", "/etc", "a/b", "..", ".hidden", "x" * 200):
+        with pytest.raises(InputError, match="not the id of a project"):
+            store.open(hostile)
+    with pytest.raises(InputError, match="best_of"):
+        ProjectSettings(best_of=0)
+    with pytest.raises(InputError, match="empty"):
+        store.create("   ", ProjectSettings())
+
+
+def test_the_store_lists_creates_and_deletes_projects(tmp_path):
+    store = ProjectStore(tmp_path / "projects")
+    one = store.create(TEXT, ProjectSettings(options=SHORT, name="My book"))
+    (summary,) = store.list()
+    assert (summary.id, summary.name, summary.segments, summary.generated) == (one.folder.name, "My book", 3, 0)
+    store.delete(summary.id)
+    assert store.list() == [] and not one.folder.exists()
+
+
+RUNNER = """
+import sys
+from pathlib import Path
+from core.engine import Engine, EngineSettings
+from core.projects import Project, run_project
+models, folder = sys.argv[1:]
+engine = Engine(EngineSettings(models_dir=Path(models), prompts_dir=Path(folder) / "p", device="cpu",
+                               allow_download=False, max_batch=1))
+run_project(engine, Project.open(folder))
+"""
+
+
+@pytest.mark.parametrize("kill_after", [1, 3])
+def test_a_run_killed_at_any_moment_resumes_and_loses_no_finished_take(engine, tiny_models, tmp_path, kill_after):
+    text = " ".join(f"Line number {n} is spoken." for n in range(6))
+    options = SHORT.replace(continuity="continuous")
+    reference = make(tmp_path / "reference", text, options=options)
+    run_project(engine, reference)
+    project = make(tmp_path / "killed", text, options=options)
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(RUNNER), str(tiny_models), str(project.folder)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 120
+    while len(list(project.folder.glob("*.wav"))) < kill_after and child.poll() is None:
+        assert time.monotonic() < deadline, "the run made no take in time"
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    survived = {p.name: p.read_bytes() for p in project.folder.glob("seg-*-*.*")}
+    reopened = Project.open(project.folder)
+    assert reopened.wanted
+    done = [s for s in reopened.states() if s.status == "done"]
+    assert len(done) >= kill_after
+    run_project(engine, reopened)
+    for name, data in survived.items():
+        assert (project.folder / name).read_bytes() == data  # no finished take was lost or redone
+    assert [s.status for s in reopened.states()] == ["done"] * 6
+    for mine, theirs in zip(reopened.segments(), reference.segments(), strict=True):
+        a, b = take_tokens(reopened, mine.id, 1), take_tokens(reference, theirs.id, 1)
+        assert all(np.array_equal(a[k], b[k]) for k in a)  # the same project an uninterrupted run makes
+    assert not list(project.folder.glob(".staging-*"))
+
+
+def test_segments_generate_with_their_own_seeds_in_batches(tiny_models, tmp_path):
+    settings = EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path / "p", device="cpu", allow_download=False)
+    engine = Engine(settings)
+    results = engine.generate_segments(["One.", "Two."], [5, 9], VOICE, SHORT)
+    alone = engine.generate_segments(["Two."], [9], VOICE, SHORT)
+    assert [r.seed for r in results] == [5, 9] and [r.index for r in results] == [0, 1]
+    assert np.array_equal(results[1].audio, alone[0].audio)
