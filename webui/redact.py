@@ -55,9 +55,11 @@ def _last_part(match: re.Match[str]) -> str:
     return text.replace(text.rstrip(".:"), f"…/{parts[-1]}") if here and parts else text
 
 
-def folder_redactor(engine: Engine, output_dir: Path | None = None) -> Callable[[str], str]:
+def folder_redactor(
+    engine: Engine, output_dir: Path | None = None, projects_dir: Path | None = None
+) -> Callable[[str], str]:
     """A redactor for the engine's folders as they are when a message is made (settings may change):
-    the voice library, the models folder, the outputs folder and the Hugging Face cache."""
+    the voice library, the models folder, the outputs folder, the projects folder and the Hugging Face cache."""
     from huggingface_hub import constants  # where downloads go (HF_HOME / HF_HUB_CACHE)
 
     def redact(message: str) -> str:
@@ -69,6 +71,8 @@ def folder_redactor(engine: Engine, output_dir: Path | None = None) -> Callable[
             labels[Path(engine.locator.models_dir).expanduser()] = "the models folder"
         if output_dir is not None:
             labels[Path(output_dir).expanduser()] = "the outputs folder"
+        if projects_dir is not None:
+            labels[Path(projects_dir).expanduser()] = "the projects folder"
         return Redactor(labels)(message)
 
     return redact

@@ -50,6 +50,7 @@ from core.semantic import max_semantic_tokens
 from core.textsplit import Segment
 from core.voice import VoicePrompt
 
+from .projects import ProjectService
 from .redact import folder_redactor
 
 NO_VOICE = "none"
@@ -204,19 +205,22 @@ class Studio:
         output_dir: Path | None,
         cloner: VoiceCloner | None = None,
         allow_paths: bool = True,
+        projects_dir: Path | None = None,
     ):
         """output_dir: the history of generations (None: the REST API alone keeps none).
         cloner: the VoiceCloner to clone with (by default one on `engine`).
         allow_paths: let the Settings tab change the models directory (a path on this machine);
-        False when the app is reachable from other machines."""
+        False when the app is reachable from other machines.
+        projects_dir: the long-form projects (webui.projects; None: no projects)."""
         self.engine = engine
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.cloner = cloner if cloner is not None else VoiceCloner(engine)
         self.allow_paths = allow_paths
-        self.redact = folder_redactor(engine, self.output_dir)  # messages name folders, never show them
+        self.redact = folder_redactor(engine, self.output_dir, projects_dir)  # messages name folders, never show them
         self._exports: Path | None = None
         self.speed = Speed()  # measured from this process's generations, for estimates
         self.line = Line()  # the generations waiting for the engine or holding it
+        self.projects = ProjectService(self, Path(projects_dir)) if projects_dir is not None else None
         if self.output_dir is not None:
             recover_outputs(self.output_dir)  # a crash's half-written outputs, finished or thrown away, at start
 

@@ -1,0 +1,323 @@
+"""Projects as a service of the web app (the Projects tab and the REST routes both use it): the projects
+folder, and the runs that generate projects in the background, one at a time, in the order asked.
+
+A run is in the line for the engine (Studio.line) like any generation, and between its batches the
+engine is free for a tab's or an API request's generation. A client need not wait for it: it asks for
+the project's state (`view`) when it likes. A project whose run was asked for and not finished (the
+server stopped, or died) is run again when the service starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.errors import BarkError, InputError
+from core.projects import (
+    ExportResult,
+    Project,
+    ProjectSettings,
+    ProjectStore,
+    export_project,
+    run_project,
+)
+from core.projects.run import RunProgress
+from core.projects.store import STATUSES, SegmentState
+
+if TYPE_CHECKING:
+    from .studio import Job, Studio
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, FINISHED, CANCELLED, FAILED = "queued", "running", "finished", "cancelled", "failed"
+MAX_WAITING_RUNS = 64
+
+
+@dataclass
+class RunStatus:
+    """A project's run as others see it."""
+
+    project_id: str
+    reroll: tuple[str, ...] = ()
+    state: str = QUEUED
+    fraction: float = 0.0
+    message: str = "Waiting for its turn"
+    error: str | None = None
+    takes: int = 0  # made so far in this run
+    cancel: threading.Event = field(default_factory=threading.Event)
+    cancelled_by_user: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "fraction": round(self.fraction, 4),
+            "message": self.message,
+            "error": self.error,
+            "takes": self.takes,
+        }
+
+
+class ProjectService:
+    """The projects of one server: create, read, edit, run in the background, export, delete."""
+
+    def __init__(self, studio: Studio, root: Path):
+        self.studio = studio
+        self.store = ProjectStore(root)
+        self._runs: dict[str, RunStatus] = {}  # the latest run of each project asked for in this process
+        self._waiting: deque[RunStatus] = deque()
+        self._wake = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    # Projects
+
+    def create(self, text: str, settings: ProjectSettings, start: bool = True) -> Project:
+        """A new project of `text`; its voices are checked first (names of presets or library voices,
+        never files). start: queue its run (refused while speakers lack a voice: they are listed)."""
+        self._check_voices(settings)
+        project = self.store.create(text, settings)
+        if start:
+            self.start(project.folder.name)
+        return project
+
+    def open(self, project_id: str) -> Project:
+        return self.store.open(project_id)
+
+    def list(self) -> list[dict]:
+        return [
+            {
+                "id": s.id,
+                "name": s.name,
+                "created": s.created,
+                "segments": s.segments,
+                "generated": s.generated,
+                "run": self._run_dict(s.id, s.wanted),
+            }
+            for s in self.store.list()
+        ]
+
+    def view(self, project_id: str) -> dict:
+        """Everything review shows of a project: settings, speakers, each segment's state and takes, the run."""
+        project = self.open(project_id)
+        states = project.states()
+        counts = {status: sum(s.status == status for s in states) for status in STATUSES}
+        counts["flagged"] = sum(bool(s.flags) for s in states)
+        settings = project.settings
+        return {
+            "id": project_id,
+            "name": project.name,
+            "created": project.created,
+            "settings": {**settings.to_dict(), "options": settings.options.to_dict()},
+            "speakers": project.speakers(),
+            "unknown_speakers": project.unknown_speakers(),
+            "counts": {"segments": len(states), **counts},
+            "segments": [segment_view(s) for s in states],
+            "run": self._run_dict(project_id, project.wanted),
+        }
+
+    def delete(self, project_id: str) -> None:
+        self.cancel(project_id)
+        self.store.delete(project_id)
+
+    def export(
+        self, project_id: str, fmt: str, subtitle_formats: Iterable[str] = ("srt",), chapters: bool = False
+    ) -> ExportResult:
+        return export_project(self.open(project_id), fmt, tuple(subtitle_formats), chapters)
+
+    def export_file(self, project_id: str, export: str, name: str) -> Path:
+        """A file of an export (names from a request: plain names only)."""
+        folder = self.store.folder(project_id) / "exports"
+        for part in (export, name):
+            if not isinstance(part, str) or not part or part.startswith(".") or Path(part).name != part:
+                raise InputError(f"{part!r} is not the name of an exported file", "file")
+        path = folder / export / name
+        if not path.is_file():
+            raise InputError(f"the project has no exported file {export}/{name}", "file")
+        return path
+
+    # Segments
+
+    def reroll(self, project_id: str, segment_ids: Iterable[str], text: str | None = None) -> RunStatus:
+        """A new take of each segment (after changing the one segment's text to `text`, if given)."""
+        project = self.open(project_id)
+        segment_ids = list(segment_ids)
+        if text is not None:
+            if len(segment_ids) != 1:
+                raise InputError("a new text is given for one segment at a time", "text")
+            project.edit(segment_ids[0], text=text)
+        for segment_id in segment_ids:
+            project.segment(segment_id)
+        return self.start(project_id, segment_ids)
+
+    def choose(self, project_id: str, segment_id: str, take: int) -> dict:
+        project = self.open(project_id)
+        project.choose(segment_id, take)
+        return self.view(project_id)
+
+    def edit(self, project_id: str, segment_id: str, **changes) -> dict:
+        if changes.get("voice"):
+            self.studio.check_voice(changes["voice"])
+        self.open(project_id).edit(segment_id, **changes)
+        return self.view(project_id)
+
+    def take_audio(self, project_id: str, segment_id: str, take: int) -> Path:
+        return self.open(project_id).take_audio(segment_id, take)
+
+    # Runs
+
+    def start(self, project_id: str, reroll: Iterable[str] = ()) -> RunStatus:
+        """Queue a run of the project (what it lacks, and one new take of each of `reroll`)."""
+        project = self.open(project_id)
+        unknown = project.unknown_speakers()
+        if unknown:
+            raise InputError(f"these speakers have no voice: {', '.join(unknown)}; give each one a voice", "speakers")
+        self._check_voices(project.settings)
+        with self._wake:
+            current = self._runs.get(project_id)
+            if current is not None and current.state == QUEUED:  # one waiting run per project: it takes these too
+                current.reroll = tuple(dict.fromkeys((*current.reroll, *reroll)))
+                return current
+            if len(self._waiting) >= MAX_WAITING_RUNS:
+                raise InputError(f"{MAX_WAITING_RUNS} project runs are waiting already; try again when some are done")
+            status = RunStatus(project_id, tuple(reroll))
+            self._runs[project_id] = status
+            self._waiting.append(status)
+            project.set_wanted(True)
+            self._ensure_worker()
+            self._wake.notify()
+        return status
+
+    def cancel(self, project_id: str) -> bool:
+        """Stop the project's run (waiting or under way); what it made is kept. False when none runs."""
+        with self._wake:
+            status = self._runs.get(project_id)
+            if status is None or status.state not in (QUEUED, RUNNING):
+                return False
+            status.cancelled_by_user = True
+            status.cancel.set()
+            if status.state == QUEUED:
+                self._waiting.remove(status)
+                self._finish(status, CANCELLED, "Cancelled before it started")
+        return True
+
+    def resume(self) -> list[str]:
+        """Queue the runs that were asked for and not finished (a server that stopped or died)."""
+        resumed = []
+        for project in self.store.wanted():
+            try:
+                self.start(project.folder.name)
+                resumed.append(project.folder.name)
+            except BarkError as e:
+                log.warning("project %s was not resumed: %s", project.folder.name, e)
+        return resumed
+
+    def runs(self) -> dict[str, int]:
+        with self._wake:
+            running = sum(s.state == RUNNING for s in self._runs.values())
+        return {"running": running, "waiting": len(self._waiting)}
+
+    def _run_dict(self, project_id: str, wanted: bool) -> dict:
+        status = self._runs.get(project_id)
+        if status is not None:
+            return status.as_dict()
+        state = QUEUED if wanted else "idle"
+        return {"state": state, "fraction": 0.0, "message": "", "error": None, "takes": 0}
+
+    def _check_voices(self, settings: ProjectSettings) -> None:
+        self.studio.check_voice(settings.voice)
+        for voice in settings.speakers.values():
+            self.studio.check_voice(voice)
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work, name="bark-projects", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._waiting:
+                    if not self._wake.wait(timeout=60):
+                        self._worker = None
+                        return
+                status = self._waiting.popleft()
+                status.state, status.message = RUNNING, "Starting"
+            self._run(status)
+
+    def _run(self, status: RunStatus) -> None:
+        from .studio import Job
+
+        job = Job(None, status.cancel)
+        self.studio.line.join(job)
+        try:
+            project = self.open(status.project_id)
+            report = run_project(
+                self.studio.engine,
+                project,
+                status.reroll,
+                progress=lambda p: _report(status, job, p),
+                cancel=status.cancel,
+                allow_paths=False,
+            )
+        except BarkError as e:
+            self._finish(status, FAILED, "Stopped", self.studio.redact(str(e)))
+            return
+        except Exception as e:  # a bug: said, and the worker goes on with the next project
+            log.exception("project run failed")
+            self._finish(status, FAILED, "Stopped", f"an unexpected error: {type(e).__name__}")
+            return
+        finally:
+            self.studio.line.leave(job)
+        if report.cancelled:
+            if status.cancelled_by_user:
+                project.set_wanted(False)
+            self._finish(status, CANCELLED, "Cancelled; every finished take is kept")
+            return
+        flagged = f", {len(report.flagged)} flagged" if report.flagged else ""
+        self._finish(status, FINISHED, f"Done: {len(report.takes)} take(s) made{flagged}", fraction=1.0)
+
+    def _finish(self, status: RunStatus, state: str, message: str, error: str | None = None, fraction=None) -> None:
+        status.state, status.message, status.error = state, message, error
+        if fraction is not None:
+            status.fraction = fraction
+
+
+def _report(status: RunStatus, job: Job, progress: RunProgress) -> None:
+    status.fraction = progress.fraction()
+    status.message = progress.message()
+    status.takes = progress.done
+    job.started_at = job.started_at or time.monotonic()
+    job.fraction = status.fraction
+    job.progress = progress.step
+
+
+def segment_view(state: SegmentState) -> dict:
+    segment = state.segment
+    return {
+        "index": state.index + 1,
+        "id": segment.id,
+        "text": segment.text,
+        "speaker": segment.speaker,
+        "voice": state.voice,
+        "section": segment.section,
+        "status": state.status,
+        "flags": [{"code": f.code, "message": f.message} for f in state.flags],
+        "chosen": segment.chosen,
+        "picked": segment.picked,
+        "takes": [
+            {
+                "number": t.number,
+                "seed": t.seed,
+                "duration_s": round(t.duration_s, 3),
+                "flags": [f.code for f in t.flags],
+                "after": t.after,
+                "created": t.created,
+            }
+            for t in segment.takes
+        ],
+    }
