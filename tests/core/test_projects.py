@@ -60,7 +60,7 @@ def test_a_plain_text_project_gives_what_generate_gives(engine, tmp_path):
 def test_rerolling_a_segment_marks_the_ones_after_it_and_picking_back_restores_them(engine, tmp_path):
     project = make(tmp_path, options=SHORT.replace(continuity="continuous"))
     run_project(engine, project)
-    first, second, third = project.segments()
+    first, second, _ = project.segments()
     assert project.states()[1].segment.chosen_take.after == f"{first.id}/1"
     run_project(engine, project, reroll=[second.id])
     second = project.segment(second.id)
@@ -193,7 +193,7 @@ def test_two_writers_do_not_undo_each_others_changes(engine, tmp_path):
 def test_damaged_projects_and_hostile_ids_are_refused_clearly(tmp_path):
     project = make(tmp_path)
     (project.folder / "project.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(InputError, match="damaged: project.json cannot be read"):
+    with pytest.raises(InputError, match=r"damaged: project\.json cannot be read"):
         Project.open(project.folder)
     store = ProjectStore(tmp_path / "projects")
     for hostile in ("../etc", "/etc", "a/b", "..", ".hidden", "x" * 200):
