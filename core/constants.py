@@ -5,6 +5,7 @@ hard-codes them.
 """
 
 SAMPLE_RATE = 24_000  # output audio, mono float32
+CHARS_PER_SECOND = 14  # Bark speaks about this many characters of text a second (estimates, checks)
 
 # Semantic tokens (text model output).
 SEMANTIC_RATE_HZ = 49.9

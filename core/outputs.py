@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .audio import encode_audio
+from .constants import CHARS_PER_SECOND
 from .engine import Engine, GenerationResult
 from .errors import BarkError, InputError
 from .fileio import FileSet, recover
@@ -30,7 +31,6 @@ from .textsplit import Segment
 from .voice import VoicePrompt
 
 MAX_SLUG_CHARS = 48
-CHARS_PER_SECOND = 14  # Bark speaks about this many characters a second (dry-run estimates)
 VOICE_SUFFIX = ".npz"
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 

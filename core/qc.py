@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .constants import CHARS_PER_SECOND
 from .errors import InputError
-from .outputs import CHARS_PER_SECOND
 
 QC_CODES = ("too_long", "too_short", "length_cap", "silence_gap", "clipping", "quiet")
 

@@ -335,11 +335,11 @@ class Project:
         self.segment(segment_id)
         return self._record["order"].index(segment_id)
 
-    def voice_of(self, segment: ProjectSegment) -> str | None:
+    def voice_of(self, segment: ProjectSegment, settings: ProjectSettings | None = None) -> str | None:
         """The voice a segment speaks in: its own, else its speaker's, else the project's."""
         if segment.voice is not None:
             return segment.voice
-        settings = self.settings
+        settings = settings or self.settings
         if segment.speaker is not None:
             return settings.speaker_voice(segment.speaker)[1]
         return settings.voice
@@ -359,14 +359,14 @@ class Project:
     def states(self) -> list[SegmentState]:
         """Every segment's state, in order, with the continuity rule of the project's options applied to the
         chosen takes as they are now (one pass)."""
-        options = self.settings.options
+        settings = self.settings
         tracks: dict[tuple, list[tuple[str, bool, Take | None]]] = {}
         states = []
         for index, segment in enumerate(self.segments()):
-            voice = self.voice_of(segment)
+            voice = self.voice_of(segment, settings)
             key = ((segment.speaker or "").casefold(), voice)
             track = tracks.setdefault(key, [])
-            ready, after = _continues_from(track, voice, options)
+            ready, after = _continues_from(track, voice, settings.options)
             states.append(SegmentState(index, segment, voice, _status(segment, voice, after), after, ready))
             take = segment.chosen_take
             track.append((segment.id, take is None, take))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.constants import CHARS_PER_SECOND
 from core.errors import InputError
-from core.outputs import CHARS_PER_SECOND
 from core.qc import QC_CODES, Flag, check_take
 
 RATE = 24_000
