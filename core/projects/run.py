@@ -110,7 +110,10 @@ def run_project(
 
 def _run(engine, project, work, report, progress, cancel, allow_paths) -> None:
     run = _Run(engine, project, list(work), report, progress)
-    while run.todo:
+    while True:
+        run.follow_edits()
+        if not run.todo:
+            return
         batch, state = _next_batch(project, run.todo, engine.settings.max_batch)
         run.generate(batch, state, cancel, allow_paths)
 
@@ -124,6 +127,15 @@ class _Run:
     todo: list[str]
     report: RunReport
     progress: Callable[[RunProgress], None] | None
+
+    def follow_edits(self) -> None:
+        """Between batches: segments deleted meanwhile (a tab, the API) leave the work, inserted ones join it."""
+        self.project.refresh()
+        present = {s.segment.id: s for s in self.project.states()}
+        tried = {segment_id for segment_id, _ in self.report.takes}
+        todo = {i for i in self.todo if i in present}
+        todo |= {i for i, s in present.items() if s.status == PENDING and i not in tried}
+        self.todo = sorted(todo, key=lambda i: present[i].index)  # in the project's order, for continuity
 
     def generate(self, batch: list[str], state: SegmentState, cancel, allow_paths) -> None:
         """The segments of `batch`, which all continue from what `state` (the first one's) continues from."""
@@ -146,8 +158,9 @@ class _Run:
             flags = check_take(result.text, result.audio, SAMPLE_RATE, len(result.semantic), cap)
             took, started = time.perf_counter() - started, time.perf_counter()
             take = project.add_take(segment_id, result, state.after, flags, took)
-            self.report.takes.append((segment_id, take.number))
-            self._best_of(segment_id, flags)
+            if take is not None:  # None: the segment was deleted while it was generated
+                self.report.takes.append((segment_id, take.number))
+                self._best_of(segment_id, flags)
 
         before = len(self.report.takes)
 

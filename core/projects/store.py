@@ -391,10 +391,13 @@ class Project:
 
     def add_take(
         self, segment_id: str, result: SegmentResult, after: str | None, flags: tuple[Flag, ...], compute_s: float
-    ) -> Take:
-        """Keep a generated take (audio, tokens, record as one set); it becomes the chosen one unless the
-        user picked one (best-of decides then through choose)."""
+    ) -> Take | None:
+        """Keep a generated take (audio, tokens, record as one set) as the chosen one (best of N may
+        choose another later). None when the segment was deleted meanwhile (the take is dropped)."""
         with self._writing():
+            self.refresh()
+            if segment_id not in self._segments:
+                return None
             segment = self._fresh(segment_id)
             if len(segment.takes) >= MAX_TAKES:
                 raise InputError(f"segment {segment_id} has {MAX_TAKES} takes, the most one may have: delete some")
@@ -444,7 +447,7 @@ class Project:
     def insert(self, index: int, text: str, speaker: str | None = None) -> ProjectSegment:
         """A new segment at position `index` (0: first; the number of segments: last), pending."""
         with self._writing():
-            self._fresh_record()
+            self.refresh()
             order = self._record["order"]
             if not isinstance(index, int) or not 0 <= index <= len(order):
                 raise InputError(f"a segment can be inserted at positions 0 to {len(order)}, not {index!r}")
@@ -455,7 +458,7 @@ class Project:
     def split(self, segment_id: str, at: int) -> tuple[ProjectSegment, ProjectSegment]:
         """Cut a segment's text at character `at` into two pending segments (its takes are removed with it)."""
         with self._writing():
-            self._fresh_record()
+            self.refresh()
             old = self._fresh(segment_id)
             inside = isinstance(at, int) and not isinstance(at, bool) and 0 < at < len(old.text)
             head, tail = (old.text[:at].strip(), old.text[at:].strip()) if inside else ("", "")
@@ -471,7 +474,7 @@ class Project:
     def merge(self, segment_id: str) -> ProjectSegment:
         """Join a segment with the next one into one pending segment (same speaker and voice only)."""
         with self._writing():
-            self._fresh_record()
+            self.refresh()
             order = self._record["order"]
             i = self.index_of(segment_id)
             if i + 1 >= len(order):
@@ -486,7 +489,7 @@ class Project:
     def delete(self, segment_id: str) -> None:
         """Remove a segment and its takes."""
         with self._writing():
-            self._fresh_record()
+            self.refresh()
             old = self._fresh(segment_id)
             if len(self._record["order"]) == 1:
                 raise InputError("a project keeps at least one segment: delete the project instead")
@@ -495,7 +498,7 @@ class Project:
     def update_settings(self, **changes) -> ProjectSettings:
         """New voice, speaker map, best_of, name or options (fields of ProjectSettings). The seed stays."""
         with self._writing():
-            self._fresh_record()
+            self.refresh()
             old = self.settings
             if "options" in changes:
                 changes["options"] = changes["options"].replace(seed=old.options.seed)
@@ -505,7 +508,7 @@ class Project:
 
     def set_wanted(self, wanted: bool) -> None:
         with self._writing():
-            self._fresh_record()
+            self.refresh()
             if self.wanted != wanted:
                 self._write_record({**self._record, "wanted": wanted})
 
@@ -534,11 +537,13 @@ class Project:
         self._segments[segment_id] = segment
         return segment
 
-    def _fresh_record(self) -> None:
-        if list(self._record.get("order", ())) != _read_json(self.folder / PROJECT_FILE, self.folder.name)["order"]:
-            self.reload()  # another writer changed the order: read its segments too
+    def refresh(self) -> None:
+        """Read project.json again, and the segments too when another writer changed their order."""
+        record = _read_json(self.folder / PROJECT_FILE, self.folder.name)
+        if record.get("order") != self._record.get("order"):
+            self.reload()
         else:
-            self._record = _read_json(self.folder / PROJECT_FILE, self.folder.name)
+            self._record = record
 
     def _put(self, segment: ProjectSegment) -> ProjectSegment:
         with FileSet(self.folder) as files:

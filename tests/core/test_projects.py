@@ -119,6 +119,28 @@ def test_cancel_keeps_finished_takes_and_the_run_stays_wanted(engine, tmp_path):
     assert reopened.wanted and [s.status for s in reopened.states()] == ["done", "pending", "pending"]
 
 
+def test_a_run_follows_segments_inserted_and_deleted_while_it_runs(engine, tmp_path):
+    project = make(tmp_path, options=SHORT.replace(continuity="continuous"))
+    other = Project.open(project.folder)  # a tab editing the project meanwhile
+    *_, third = project.segments()
+    edits = []
+
+    def progress(p):
+        if p.done == 1 and not edits:
+            edits.append(other.insert(1, "Inserted while it ran."))
+            other.delete(third.id)
+
+    report = run_project(engine, project, progress=progress)
+    final = Project.open(project.folder)
+    assert [s.text for s in final.segments()] == [
+        "The first line is here.",
+        "Inserted while it ran.",
+        "A second one follows it.",
+    ]
+    assert [s.status for s in final.states()] == ["done"] * 3 and third.id not in {i for i, _ in report.takes}
+    assert not list(project.folder.glob(f"seg-{third.id}*"))
+
+
 def test_one_run_at_a_time(engine, tmp_path):
     project = make(tmp_path)
     with project.running(), pytest.raises(ProjectBusy):
