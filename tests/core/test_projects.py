@@ -19,7 +19,7 @@ import soundfile as sf
 
 from core.audio import clip_spans, encode_audio
 from core.constants import SAMPLE_RATE
-from core.engine import Engine, EngineSettings
+from core.engine import Engine, EngineSettings, SegmentResult
 from core.errors import InputError
 from core.options import GenerationOptions
 from core.projects import Project, ProjectBusy, ProjectSettings, ProjectStore, export_project, plan_work, run_project
@@ -103,6 +103,41 @@ def test_best_of_n_rerolls_flagged_takes_reproducibly(engine, tmp_path):
     assert [t.seed for t in segment.takes] == [segment.seed] + [derived_seed(7, segment.id, n) for n in (2, 3)]
     assert segment.chosen == 1 and not segment.picked  # all equally flagged: the first is kept
     assert run_project(engine, project).takes == []  # N takes made: nothing more to do
+
+
+def test_flagged_takes_are_marked_and_best_of_keeps_the_first_clean_one(engine, tmp_path, monkeypatch):
+    """Crafted takes: the first of each segment clips (a full-scale square wave), the second is clean."""
+    calls = []
+
+    def crafted(texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, on_segment=None):
+        results = []
+        for i, (text, seed) in enumerate(zip(texts, seeds, strict=True)):
+            t = np.arange(int(0.8 * SAMPLE_RATE)) / SAMPLE_RATE
+            tone = 0.3 * np.sin(2 * np.pi * 220 * t)
+            audio = np.sign(tone) if not calls.count(text) else tone  # clipped on the first try only
+            calls.append(text)
+            fine = np.zeros((8, len(t) // 320), dtype=np.int64)
+            result = SegmentResult(i, text, seed, np.ones(20, np.int64), fine[:2], fine, audio.astype(np.float32), 5)
+            on_segment(result)
+            results.append(result)
+        return results
+
+    monkeypatch.setattr(engine, "generate_segments", crafted)
+    project = make(
+        tmp_path,
+        "One line. Two lines.",
+        best_of=3,
+        options=SHORT.replace(max_duration_s=None, split=SplitOptions(max_length=20, goal_length=9)),
+    )
+    run_project(engine, project)
+    for state in project.states():
+        first, second = state.segment.takes
+        assert [f.code for f in first.flags] == ["clipping"] and "full scale" in first.flags[0].message
+        assert second.flags == () and state.segment.chosen == 2 and state.flags == ()
+    only_flagged = make(tmp_path / "b", "One line.", best_of=1, options=SHORT.replace(max_duration_s=None))
+    calls.clear()
+    run_project(engine, only_flagged)
+    assert [f.code for f in only_flagged.states()[0].flags] == ["clipping"]  # marked, and left (best of 1)
 
 
 def test_cancel_keeps_finished_takes_and_the_run_stays_wanted(engine, tmp_path):
@@ -239,7 +274,7 @@ def test_the_store_lists_creates_and_deletes_projects(tmp_path):
 RUNNER = """
 import sys
 from pathlib import Path
-from core.engine import Engine, EngineSettings
+from core.engine import Engine, EngineSettings, SegmentResult
 from core.projects import Project, run_project
 models, folder = sys.argv[1:]
 engine = Engine(EngineSettings(models_dir=Path(models), prompts_dir=Path(folder) / "p", device="cpu",
