@@ -179,7 +179,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.list_voices:
         return
     if args.text is None and args.prompt_file is None and args.project is None:
-        raise _UsageError("give --text or --prompt-file (or --list-voices); see --help")
+        raise _UsageError("give --text or --prompt-file (or --project DIR, or --list-voices); see --help")
     if args.prompt_file is None and (args.prompt_separator is not None or args.prompt_regex is not None):
         raise _UsageError("--prompt-separator and --prompt-regex apply only to --prompt-file")
 
@@ -413,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         apply_aliases(parser, args)
-        _check_args(args)
         check_project_args(parser, args, _option_dests())
+        _check_args(args)
         run(args)
         return 0
     except SystemExit as e:  # --help
