@@ -4,15 +4,19 @@
     python bark_perform.py --prompt-file lines.txt --iterations 3 --format flac
     python bark_perform.py --list-voices
     python bark_perform.py --text "A long text..." --dry-run
+    python bark_perform.py --project book --prompt-file book.txt --voice v2/en_speaker_6 --subtitles srt,vtt
 
 Each output is `<timestamp>_<slug of the text>.<format>` in --output-dir, with a `.json` beside it
 holding the text, the voice, every setting and the seed, enough to generate it again exactly, and
 an `.npz` of the output's own voice (--no-voice-file: without), usable as --voice PATH.
+With --project DIR a long text or a dialogue script is a project kept in DIR: generated segment by
+segment (resumed where a killed or cancelled run stopped), reviewed (--list), re-rolled (--reroll) and
+exported with subtitles (see the group "long-form projects" below, and perform_projects.py).
 There is one flag per field of GenerationOptions and SplitOptions; their defaults come from
 those dataclasses, and their values are validated there.
 
 Exit status: 0 done; 2 bad arguments or input (one line on stderr); 1 any other failure,
-including a missing model file or Ctrl-C ("cancelled").
+including a missing model file or Ctrl-C ("cancelled"; a project's run says how to resume it).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from core.outputs import estimate_seconds, write_outputs
 from core.presets import presets_by_language
 from core.textsplit import Segment, SplitOptions, pattern_spans
 from perform_aliases import add_aliases, apply_aliases
+from perform_projects import add_project_args, check_project_args, run_project_command
 
 PROG = "bark_perform.py"
 DEFAULT_OUTPUT_DIR = Path("outputs")
@@ -66,6 +71,12 @@ _RENAMED = {
 }
 _SPLIT_RENAMED = {"goal_length": "--split-goal", "max_length": "--split-max", "pattern": "--split-regex"}
 SPLIT_PREFIX = "split_"
+
+
+def _option_dests() -> dict[str, str]:
+    """argparse dest -> flag of the generation and split options (what only a new project reads)."""
+    split = {SPLIT_PREFIX + k: v for k, v in flag_names(SplitOptions, SPLIT_PREFIX, _SPLIT_RENAMED).items()}
+    return {**flag_names(GenerationOptions, renamed=_RENAMED), **split}
 
 
 def _flag_names() -> dict[str, str]:
@@ -106,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(parser, GenerationOptions, renamed=_RENAMED)
     split_group = parser.add_argument_group("splitting long text into segments")
     add_flags(parser, SplitOptions, group=split_group, prefix=SPLIT_PREFIX, renamed=_SPLIT_RENAMED)
+    add_project_args(parser)
     add_engine_flags(parser)
     add_aliases(parser)  # Bark Infinity's flags
     return parser
@@ -166,8 +178,8 @@ def settings_from_args(args: argparse.Namespace) -> EngineSettings:
 def _check_args(args: argparse.Namespace) -> None:
     if args.list_voices:
         return
-    if args.text is None and args.prompt_file is None:
-        raise _UsageError("give --text or --prompt-file (or --list-voices); see --help")
+    if args.text is None and args.prompt_file is None and args.project is None:
+        raise _UsageError("give --text or --prompt-file (or --project DIR, or --list-voices); see --help")
     if args.prompt_file is None and (args.prompt_separator is not None or args.prompt_regex is not None):
         raise _UsageError("--prompt-separator and --prompt-regex apply only to --prompt-file")
 
@@ -375,11 +387,15 @@ def run(args: argparse.Namespace) -> None:
         return
     options = _options(args)
     check_format(args.format)  # a format this machine cannot write fails now, not after generating
-    prompts = _prompts(args)
+    prompts = _prompts(args) if args.project is None else []
     try:
         engine = Engine(settings)
     except InputError as e:  # a device that is not here, a models folder that does not exist
         raise naming_flag(e, _flag_names()) from e
+    if args.project is not None:
+        with _cancel_on_interrupt() as cancel:
+            run_project_command(args, engine, options, cancel)
+        return
     plans = [engine.plan(text, options, options.seed or 0) for text in prompts]  # checks every prompt first
     if args.dry_run:
         print_plan(prompts, plans)
@@ -397,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         apply_aliases(parser, args)
+        check_project_args(parser, args, _option_dests())
         _check_args(args)
         run(args)
         return 0
