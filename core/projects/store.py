@@ -35,7 +35,7 @@ import soundfile as sf
 
 from ..audio import encode_audio
 from ..constants import SAMPLE_RATE
-from ..engine import SegmentResult, clean_text
+from ..engine import NO_VOICE_NAMES, SegmentResult, clean_text
 from ..errors import BarkError, InputError
 from ..fileio import FileSet, recover
 from ..options import MAX_SEED, GenerationOptions
@@ -85,6 +85,11 @@ class ProjectSettings:
     name: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.speakers, Mapping) or not all(isinstance(k, str) for k in self.speakers):
+            raise InputError("speakers must map speaker names to voices", "speakers")
+        # "none" and "random" are no voice, as None is: the first take of a speaker becomes its voice
+        object.__setattr__(self, "voice", _voice_name(self.voice))
+        object.__setattr__(self, "speakers", {k: _voice_name(v) for k, v in self.speakers.items()})
         if self.dialogue not in DIALOGUE_MODES:
             raise InputError(f"dialogue must be one of {', '.join(DIALOGUE_MODES)}; got {self.dialogue!r}", "dialogue")
         if isinstance(self.best_of, bool) or not isinstance(self.best_of, int) or not 1 <= self.best_of <= MAX_BEST_OF:
@@ -111,12 +116,9 @@ class ProjectSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> ProjectSettings:
-        speakers = data.get("speakers") or {}
-        if not isinstance(speakers, dict) or not all(isinstance(k, str) for k in speakers):
-            raise InputError("speakers must map speaker names to voices", "speakers")
         return cls(
             voice=data.get("voice"),
-            speakers=speakers,
+            speakers=data.get("speakers") or {},
             options=GenerationOptions.from_dict(dict(data.get("options") or {})),
             dialogue=data.get("dialogue", "auto"),
             best_of=data.get("best_of", 1),
@@ -338,7 +340,7 @@ class Project:
     def voice_of(self, segment: ProjectSegment, settings: ProjectSettings | None = None) -> str | None:
         """The voice a segment speaks in: its own, else its speaker's, else the project's."""
         if segment.voice is not None:
-            return segment.voice
+            return _voice_name(segment.voice)
         settings = settings or self.settings
         if segment.speaker is not None:
             return settings.speaker_voice(segment.speaker)[1]
@@ -640,6 +642,15 @@ def _status(segment: ProjectSegment, voice: str | None, after: str | None) -> st
     if take.text != segment.text or take.voice != voice:
         return EDITED
     return DONE if take.after == after else BROKEN
+
+
+def _voice_name(voice: object) -> str | None:
+    """A voice name as stored: None for no voice (None, "", "none", "random")."""
+    if voice is None:
+        return None
+    if not isinstance(voice, str) or len(voice) > 300:
+        raise InputError(f"a voice is named by text, got {voice!r:.40}", "voice")
+    return None if voice.strip().lower() in NO_VOICE_NAMES else voice.strip()
 
 
 def _segment_text(text: object) -> str:

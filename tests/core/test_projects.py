@@ -92,7 +92,17 @@ def test_a_dialogue_keeps_each_speakers_voice_and_lists_unknown_speakers_first(e
     alice1, bob, alice2, carol = project.segments()
     assert alice2.chosen_take.after == f"{alice1.id}/1"  # continuity per speaker
     assert bob.chosen_take.after is None and carol.chosen_take.after is None
-    assert [s.voice for s in project.states()] == [VOICE, "none", VOICE, "v2/en_speaker_1"]
+    assert [s.voice for s in project.states()] == [VOICE, None, VOICE, "v2/en_speaker_1"]
+
+
+@pytest.mark.parametrize("no_voice", [None, "none", "Random", ""])
+def test_a_speaker_without_a_voice_keeps_the_voice_of_its_first_take(engine, tmp_path, no_voice):
+    script = "Bob: One thing.\nAlice: Another.\nBob: And the last."
+    project = make(tmp_path, script, voice=None, speakers={"Bob": no_voice, "Alice": VOICE})
+    assert project.settings.speakers == {"Bob": None, "Alice": VOICE}
+    run_project(engine, project)
+    bob1, _, bob2 = project.segments()
+    assert bob2.chosen_take.after == f"{bob1.id}/1"  # stable: the first take is Bob's voice from then on
 
 
 def test_best_of_n_rerolls_flagged_takes_reproducibly(engine, tmp_path):
