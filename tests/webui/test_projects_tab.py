@@ -137,3 +137,18 @@ def test_a_dialogue_project_is_made_reviewed_rerolled_picked_back_and_exported(o
     assert cues[-1][1] == pytest.approx(len(audio) / rate, abs=0.002)  # the last cue ends with the audio
     assert timeline["duration_s"] == pytest.approx(len(audio) / rate, abs=0.002)
     assert all(b[0] >= a[1] for a, b in itertools.pairwise(cues))  # in order, never overlapping
+
+
+def test_the_generate_tab_makes_its_text_a_project_and_opens_it(open_page):
+    page = open_page()
+    page.locator("#text textarea").fill("One sentence here. And then a second one.")
+    page.get_by_role("button", name="Advanced").click()
+    page.locator("#max-duration input").fill("0.3")
+    page.locator("#max-duration input").press("Tab")
+    page.locator("#make-project").click()
+    playwright.expect(page.get_by_role("tab", name="Projects")).to_have_attribute("aria-selected", "true")
+    playwright.expect(page.locator("#project-header")).to_contain_text(
+        "one sentence here and then a second one"
+    )  # named after its text
+    playwright.expect(page.locator("#project-progress")).to_contain_text("Done:")
+    assert "Made the project" in page.locator("#status").inner_text()  # what the Generate tab says

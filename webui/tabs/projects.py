@@ -653,7 +653,8 @@ def _segment_rows(view: dict) -> list[list]:
 def _header(view: dict) -> str:
     c = view["counts"]
     parts = [f"{c[k]} {k}" for k in ("done", "pending", "edited", "not continuous") if c.get(k)]
-    text = f"### {view['name']}\n{c['segments']} segments: {', '.join(parts)}"
+    n = c["segments"]
+    text = f"### {view['name']}\n{n} segment{'s' if n != 1 else ''}: {', '.join(parts)}"
     if c.get("flagged"):
         text += f" · {c['flagged']} flagged"
     if view["unknown_speakers"]:
