@@ -24,6 +24,7 @@ from .tabs.clone import clone_tab
 from .tabs.generate import generate_tab
 from .tabs.handler import handler
 from .tabs.history import history_tab
+from .tabs.projects import make_project, projects_tab, said
 from .tabs.settings import settings_tab
 from .tabs.voices import voices_tab
 
@@ -70,6 +71,9 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
                 clone = clone_tab(studio)
             with gr.Tab("Voices", id="voices"):
                 voices = voices_tab(studio)
+            if studio.projects is not None:
+                with gr.Tab("Projects", id="projects"):
+                    projects = projects_tab(studio, available_formats())
             with gr.Tab("History", id="history") as history_page:
                 history = history_tab(studio, generate, tabs)
             with gr.Tab("Settings", id="settings") as tab:
@@ -81,6 +85,15 @@ def create_app(studio: Studio, *, stream_audio: bool | None = None) -> gr.Blocks
             event.success(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         for event in generate.history_changed:
             event.success(history.refresh, None, history.views, api_visibility="private")
+        if studio.projects is not None:
+            made = generate.project_button.click(
+                handler(said(make_project, 3), studio),
+                [generate.text, generate.voice, generate.voice_file],
+                [generate.status, projects.picker, tabs],
+                inputs_kwargs=generate.controls,
+                api_visibility="private",
+            )
+            made.success(projects.refresh, None, projects.list_views, api_visibility="private")
         app.load(voices_refresh, None, voice_views, api_visibility="private", show_progress="hidden")
         app.load(history.refresh, None, history.views, api_visibility="private")
         # Opened, it shows what is there now (e.g. what bark_perform.py wrote meanwhile).
@@ -101,12 +114,14 @@ def refresh_voices(studio: Studio) -> tuple[gr.Dropdown, list[list], gr.Markdown
     return gr.Dropdown(studio.voice_choices()), studio.voice_rows(), gr.Markdown(visible=not names), gr.Dropdown(names)
 
 
-def launch_options(output_dir: Path) -> dict[str, Any]:
-    """Keyword arguments of app.launch() that the app needs (theme, CSS, where its files may be served from)."""
+def launch_options(output_dir: Path, projects_dir: Path | None = None) -> dict[str, Any]:
+    """Keyword arguments of app.launch() that the app needs (theme, CSS, where its files may be served
+    from: the outputs, and the projects' takes and exports)."""
+    allowed = [output_dir, *([projects_dir] if projects_dir is not None else [])]
     return {
         "theme": THEME,
         "css": CSS,
-        "allowed_paths": [str(Path(output_dir).resolve())],
+        "allowed_paths": [str(Path(folder).resolve()) for folder in allowed],
         "max_file_size": MAX_UPLOAD,
         "ssr_mode": False,
         "footer_links": ["api"],

@@ -110,6 +110,32 @@ def _split_controls() -> dict[str, gr.Component]:
     return c
 
 
+def project_controls() -> dict[str, gr.Component]:
+    """A compact set for a long-form project: splitting, voice across segments, joining, the length cap
+    and the seed; the other options keep their defaults (options_from_some fills them in)."""
+    c: dict[str, gr.Component] = {}
+    with gr.Row():
+        c["split_mode"] = gr.Dropdown(list(_FIELDS["split_mode"].about.choices), **_described("split_mode"))
+        c["split_goal_length"] = _number("split_goal_length")
+        c["split_max_length"] = _slider("split_max_length", 1)
+    with gr.Row():
+        c["continuity"] = gr.Radio(list(_FIELDS["continuity"].about.choices), **_described("continuity"))
+        c["reset_every"] = _number("reset_every")
+        c["max_duration_s"] = _number("max_duration_s", step=0.1, elem_id="project-max-duration")
+    with gr.Row():
+        c["silence_s"] = _slider("silence_s", 0.05)
+        c["crossfade_s"] = _slider("crossfade_s", 0.01)
+    with gr.Row():
+        c["random_seed"] = gr.Checkbox(True, label="Random seed", scale=1, elem_id="project-random-seed")
+        c["seed"] = _number("seed", scale=2, visible=False, elem_id="project-seed")
+    return c
+
+
+def options_from_some(form: dict[str, Any]) -> GenerationOptions:
+    """GenerationOptions from some of the controls' values (project_controls), the rest at their defaults."""
+    return options_from_form({**_START, **form})
+
+
 def options_from_form(form: dict[str, Any]) -> GenerationOptions:
     """GenerationOptions from the control values (validated there: InputError naming the field)."""
     values = {name: _value(name, value) for name, value in form.items()}

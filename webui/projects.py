@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -285,6 +285,37 @@ class ProjectService:
         status.state, status.message, status.error = state, message, error
         if fraction is not None:
             status.fraction = fraction
+
+    # The segments' order and the settings, for the Projects tab (refused while a run generates the project)
+
+    def insert(self, project_id: str, index: int, text: str, speaker: str | None = None) -> dict:
+        self._idle(project_id).insert(index, text, speaker)
+        return self.view(project_id)
+
+    def split(self, project_id: str, segment_id: str, at: int) -> dict:
+        self._idle(project_id).split(segment_id, at)
+        return self.view(project_id)
+
+    def merge(self, project_id: str, segment_id: str) -> dict:
+        self._idle(project_id).merge(segment_id)
+        return self.view(project_id)
+
+    def delete_segment(self, project_id: str, segment_id: str) -> dict:
+        self._idle(project_id).delete(segment_id)
+        return self.view(project_id)
+
+    def update_settings(self, project_id: str, **changes) -> dict:
+        """New speaker voices, voice, best_of or name (fields of ProjectSettings), their voices checked."""
+        project = self._idle(project_id)
+        self._check_voices(replace(project.settings, **changes))
+        project.update_settings(**changes)
+        return self.view(project_id)
+
+    def _idle(self, project_id: str) -> Project:
+        status = self._runs.get(project_id)
+        if status is not None and status.state in (QUEUED, RUNNING):
+            raise InputError("the project is being generated: wait for the run to finish, or cancel it, first")
+        return self.open(project_id)
 
 
 def _report(status: RunStatus, job: Job, progress: RunProgress) -> None:

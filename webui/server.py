@@ -67,7 +67,8 @@ def create_server(
     install_api(app, studio, max_queue=max_queue, max_upload_bytes=max_upload_bytes, guarded=credentials.required)
     app.state.close_ui = None
     if blocks is not None:
-        gr.mount_gradio_app(app, blocks, path="/", **launch_options(studio.output_dir))
+        projects_dir = studio.projects.store.root if studio.projects is not None else None
+        gr.mount_gradio_app(app, blocks, path="/", **launch_options(studio.output_dir, projects_dir))
         blocks.has_launched = True  # turns on Gradio's check that file inputs were uploaded (see above)
         # The mounted Gradio app's stop event ends the open tabs' heartbeat streams, which would hold a
         # shutdown for its whole grace time (Blocks.close sets it only on an app Blocks launched itself).

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
 from core.options import GenerationOptions
 from core.outputs import write_outputs
 
-from .conftest import HOST, Served
+from .conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Served, only_this_machine
 from .helpers import voice_clip
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-TIMEOUT_MS = 60_000  # how long to wait for a state of the page before failing
 # A full-page screenshot repaints the whole page (no GPU) and waits for the fonts: slow on a busy
 # machine, and only a picture for a person, so it gets its own, longer limit.
 SCREENSHOT_TIMEOUT_MS = 120_000
@@ -40,19 +35,11 @@ def page(served: Served) -> Iterator:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
-            page.route("**/*", _only_this_machine)
+            page.route("**/*", only_this_machine)
             page.goto(served.url)
             yield page
         finally:
             browser.close()
-
-
-def _only_this_machine(route) -> None:
-    """The page may talk to the app on 127.0.0.1 and nothing else (fonts, CDNs, analytics)."""
-    if urlparse(route.request.url).hostname == HOST or route.request.url.startswith("data:"):
-        route.continue_()
-    else:
-        route.abort()
 
 
 class Screenshots:

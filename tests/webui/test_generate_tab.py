@@ -5,63 +5,21 @@ from __future__ import annotations
 
 import inspect
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import pytest
 
 from core.errors import ModelFileError
 
-from .conftest import HOST, Served
+from .conftest import CHROMIUM, LAPTOP, PHONE, TIMEOUT_MS, Served
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-TIMEOUT_MS = 60_000  # how long to wait for a state of the page before failing
-PHONE, LAPTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 SENTENCES = "This is one of many sentences, each a segment of its own. "
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 playwright.expect.set_options(timeout=TIMEOUT_MS)  # not 5 s: a busy machine generates slowly
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture()
-def open_page(browser, served: Served):
-    """open_page(viewport=LAPTOP): a new tab of its own (its own session) on the app."""
-    contexts = []
-
-    def open_page(viewport: dict = LAPTOP):
-        context = browser.new_context(viewport=viewport)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.route("**/*", _only_this_machine)
-        page.goto(served.url)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def _only_this_machine(route) -> None:
-    if urlparse(route.request.url).hostname == HOST or route.request.url.startswith("data:"):
-        route.continue_()
-    else:
-        route.abort()
 
 
 class HeldAtSegment:

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import pytest
 import soundfile as sf
@@ -17,53 +15,12 @@ from core.fields import described
 from core.options import GenerationOptions
 from core.outputs import delete_output, list_outputs, write_outputs
 
-from .conftest import HOST, Served
+from .conftest import CHROMIUM, LAPTOP, PHONE, Served
 from .helpers import voice_clip
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-TIMEOUT_MS = 60_000  # how long to wait for a state of the page before failing
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture()
-def open_page(browser, served: Served):
-    """open_page(viewport=DESKTOP): a new page of the app, loaded; closed after the test."""
-    pages = []
-
-    def open_page(viewport: dict = DESKTOP):
-        page = browser.new_page(viewport=viewport)
-        pages.append(page)
-        page.set_default_timeout(TIMEOUT_MS)
-        page.route("**/*", _only_this_machine)
-        page.goto(served.url)
-        page.locator("#text textarea").wait_for()
-        return page
-
-    yield open_page
-    for page in pages:
-        page.close()
-
-
-def _only_this_machine(route) -> None:
-    if urlparse(route.request.url).hostname == HOST or route.request.url.startswith("data:"):
-        route.continue_()
-    else:
-        route.abort()
 
 
 def box(page, selector: str) -> dict:
@@ -94,7 +51,7 @@ def test_at_a_phones_width_generate_sits_under_the_text_box(open_page):
 
 
 def test_on_a_desktop_generate_stays_below_both_columns(open_page):
-    page = open_page(DESKTOP)
+    page = open_page(LAPTOP)
     text, voice, button = box(page, "#text"), box(page, "#voice"), box(page, "#generate")
     assert voice["x"] > text["x"] + text["width"] - 1  # two columns side by side
     assert button["y"] > voice["y"] + voice["height"]

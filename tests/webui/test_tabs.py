@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import inspect
 import re
-import shutil
 import threading
 
 import pytest
 
 from tests.serving import wait_until
 
-from .conftest import Served
+from .conftest import CHROMIUM, CHROMIUM_ARGS, Served
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 LONG_TEXT = "This is one of many sentences, each a segment of its own. " * 30
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")

@@ -51,6 +51,9 @@ class GenerateTab:
     controls: dict[str, gr.Component]
     voices_changed: list = field(default_factory=list)  # events after which the library differs
     history_changed: list = field(default_factory=list)  # events after which the history differs
+    status: gr.Markdown | None = None
+    voice_file: gr.File | None = None
+    project_button: gr.Button | None = None  # "Make it a project" (wired by the Projects tab)
 
 
 def generate_tab(
@@ -80,6 +83,7 @@ def generate_tab(
         generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
         cancel_button = gr.Button("Cancel", variant="stop")
         plan_button = gr.Button("Show segments")
+        project_button = gr.Button("Make it a project", visible=studio.projects is not None, elem_id="make-project")
     status = gr.Markdown(label="Status", elem_id="status")
     # Progress has a line of its own (Gradio's overlay covered the player of finished segments), drawn from
     # this tab's session by a timer that runs while it generates.
@@ -149,7 +153,16 @@ def generate_tab(
     plan_button.click(handler(show_segments, studio), [text], segments, inputs_kwargs=controls, api_name="plan")
     saving = save_button.click(handler(save_voice, studio), [voice_name, session], saved, api_name="save_voice")
     return GenerateTab(
-        text, voice, audio_format, formats, controls, voices_changed=[saving], history_changed=[generated]
+        text,
+        voice,
+        audio_format,
+        formats,
+        controls,
+        voices_changed=[saving],
+        history_changed=[generated],
+        status=status,
+        voice_file=voice_file,
+        project_button=project_button,
     )
 
 
@@ -371,11 +384,11 @@ def show_progress(studio: Studio, session: Session) -> tuple[str, dict]:
     if not session.active or job is None:
         return "", gr.Timer(active=False)
     if job.progress is None:
-        return _progress_line(0.0, _waiting(studio.line.ahead_of(job))), gr.skip()
+        return progress_line(0.0, _waiting(studio.line.ahead_of(job))), gr.skip()
     fraction, where = _progress(job.progress)
     left = job.left_s()
     text = f"{where} · {fraction:.0%} · {_about(job.elapsed_s())} so far"
-    return _progress_line(fraction, text + (f", about {_about(left)} left" if left is not None else "")), gr.skip()
+    return progress_line(fraction, text + (f", about {_about(left)} left" if left is not None else "")), gr.skip()
 
 
 def _waiting(ahead: list[Job]) -> str:
@@ -396,7 +409,7 @@ def _waiting(ahead: list[Job]) -> str:
     return text + f", about {_about(sum(left))} until yours starts"
 
 
-def _progress_line(fraction: float, text: str) -> str:
+def progress_line(fraction: float, text: str) -> str:
     return (
         f'<div class="progress-line"><progress value="{fraction:.3f}" max="1" style="width: 12em; '
         f'vertical-align: middle; accent-color: var(--color-accent)"></progress> <span>{html.escape(text)}</span></div>'
