@@ -188,3 +188,22 @@ def test_the_generate_tab_text_becomes_a_project_opened_in_the_projects_tab(stud
     assert view["settings"]["options"]["max_duration_s"] == 0.3 and view["settings"]["options"]["seed"] == 7
     with pytest.raises(InputError, match="save the uploaded voice"):
         tab.make_project(studio, "Hello.", "none", "/tmp/voice.npz", **form)
+
+
+def test_cancel_stops_the_run_keeps_its_takes_and_it_is_not_resumed(studio):
+    text = " ".join(f"Sentence number {n} of a longer text." for n in range(8))
+    _, picker = tab.create(studio, "Long", text, "none", [], "auto", 1, **{**FAST, "max_duration_s": 2.0})
+    project_id = picker.value
+    deadline = time.monotonic() + 120
+    while studio.projects.view(project_id)["run"]["takes"] < 1:
+        assert time.monotonic() < deadline, "no take was made"
+        time.sleep(0.02)
+    assert tab.cancel(studio, project_id) == "Cancelling: every finished take is kept."
+    while (view := studio.projects.view(project_id))["run"]["state"] in tab.ACTIVE:
+        assert time.monotonic() < deadline, "the run did not stop"
+        time.sleep(0.02)
+    assert view["run"]["state"] == "cancelled" and "every finished take is kept" in view["run"]["message"]
+    done = [s for s in view["segments"] if s["status"] == "done"]
+    assert 1 <= len(done) < 8  # stopped within the run, what it made kept
+    assert studio.projects.store.wanted() == []  # a user's cancel is not resumed when the server starts again
+    assert tab.cancel(studio, project_id) == "Nothing of this project is being generated."
