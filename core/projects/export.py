@@ -56,7 +56,6 @@ def export_project(
     if pending:
         shown = ", ".join(map(str, pending[:20])) + (" ..." if len(pending) > 20 else "")
         raise InputError(f"{len(pending)} segment(s) have no take yet ({shown}): generate them first")
-    options = project.settings.options
     groups = _chapters(project, states) if chapters else [_Chapter(project.name, states)]
     exports = project.folder / EXPORTS
     exports.mkdir(exist_ok=True)
@@ -67,21 +66,11 @@ def export_project(
         offset = 0.0
         for n, chapter in enumerate(groups, 1):
             stem = slugify(chapter.title) if len(groups) == 1 else f"{n:02d}-{slugify(chapter.title)}"
-            lengths = [s.segment.chosen_take.samples for s in chapter.states]
-            spans = clip_spans(lengths, SAMPLE_RATE, options.silence_s, options.crossfade_s)
-            clips = (project.read_take_audio(s.segment.id, s.segment.chosen) for s in chapter.states)
-            path = staging / f"{stem}.{fmt}"
-            write_audio_stream(
-                path, iter_join(clips, SAMPLE_RATE, options.silence_s, options.crossfade_s), SAMPLE_RATE, fmt
-            )
-            audio.append(path)
-            cues = [_cue(s, start, end) for s, (start, end) in zip(chapter.states, spans, strict=True)]
-            for sub in subtitle_formats:
-                subs.append(staging / f"{stem}.{sub}")
-                atomic_write_bytes(subs[-1], subtitles(cues, sub).encode("utf-8"))
-            end_s = spans[-1][1] / SAMPLE_RATE if spans else 0.0
-            timeline.append(_timeline_chapter(chapter, path.name, spans, offset, end_s))
-            offset += end_s
+            written = _write_chapter(project, chapter, staging / stem, fmt, subtitle_formats)
+            audio.append(written[0])
+            subs += written[1]
+            timeline.append(_timeline_chapter(chapter, written[0].name, written[2], offset))
+            offset += written[2][-1][1] / SAMPLE_RATE if written[2] else 0.0
         record = _timeline(project, fmt, timeline, offset)
         atomic_write_bytes(
             staging / "timeline.json", (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode()
@@ -112,11 +101,31 @@ def _chapters(project: Project, states: list[SegmentState]) -> list[_Chapter]:
     return chapters
 
 
+def _write_chapter(
+    project: Project, chapter: _Chapter, stem: Path, fmt: str, subtitle_formats: tuple[str, ...]
+) -> tuple[Path, list[Path], list[tuple[int, int]]]:
+    """The chapter's audio (streamed from its takes) and subtitles beside `stem`: (audio, subtitles,
+    each segment's (start, end) sample in the audio)."""
+    options = project.settings.options
+    lengths = [s.segment.chosen_take.samples for s in chapter.states]
+    spans = clip_spans(lengths, SAMPLE_RATE, options.silence_s, options.crossfade_s)
+    clips = (project.read_take_audio(s.segment.id, s.segment.chosen) for s in chapter.states)
+    audio = stem.with_name(f"{stem.name}.{fmt}")
+    write_audio_stream(audio, iter_join(clips, SAMPLE_RATE, options.silence_s, options.crossfade_s), SAMPLE_RATE, fmt)
+    cues = [_cue(s, start, end) for s, (start, end) in zip(chapter.states, spans, strict=True)]
+    subs = []
+    for sub in subtitle_formats:
+        subs.append(stem.with_name(f"{stem.name}.{sub}"))
+        atomic_write_bytes(subs[-1], subtitles(cues, sub).encode("utf-8"))
+    return audio, subs, spans
+
+
 def _cue(state: SegmentState, start: int, end: int) -> Cue:
     return Cue(start / SAMPLE_RATE, end / SAMPLE_RATE, state.segment.chosen_take.text, state.segment.speaker)
 
 
-def _timeline_chapter(chapter: _Chapter, file: str, spans, offset: float, end_s: float) -> dict:
+def _timeline_chapter(chapter: _Chapter, file: str, spans: list[tuple[int, int]], offset: float) -> dict:
+    end_s = spans[-1][1] / SAMPLE_RATE if spans else 0.0
     segments = []
     for state, (start, end) in zip(chapter.states, spans, strict=True):
         segment, take = state.segment, state.segment.chosen_take
