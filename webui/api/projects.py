@@ -227,7 +227,7 @@ class ProjectRoutes:
             status_code=202,
             summary="Create a long-form project (and queue its run)",
             response_model=ProjectAccepted,
-            responses=error_responses(404, 411, 413, 422, 503),
+            responses=error_responses(400, 404, 411, 413, 422, 503),
             **common,
         )
         add(
@@ -264,7 +264,7 @@ class ProjectRoutes:
             status_code=202,
             summary="Generate what is missing (resume), and a new take of each segment in `reroll`",
             response_model=ProjectAccepted,
-            responses=error_responses(404, 411, 413, 422, 503),
+            responses=error_responses(400, 404, 411, 413, 422, 503),
             **common,
         )
         add(
@@ -273,7 +273,7 @@ class ProjectRoutes:
             methods=["POST"],
             summary="Stop the project's run (finished takes are kept; it is not resumed at the next start)",
             response_model=ProjectView,
-            responses=error_responses(404),
+            responses=error_responses(404, 411, 413),
             **common,
         )
         add(
@@ -282,7 +282,7 @@ class ProjectRoutes:
             methods=["PATCH"],
             summary="Change a segment's text, speaker, voice or section",
             response_model=ProjectView,
-            responses=error_responses(404, 411, 413, 422),
+            responses=error_responses(400, 404, 411, 413, 422),
             **common,
         )
         add(
@@ -292,7 +292,7 @@ class ProjectRoutes:
             status_code=202,
             summary="Queue a new take of a segment (of a new text, if given)",
             response_model=ProjectAccepted,
-            responses=error_responses(404, 411, 413, 422, 503),
+            responses=error_responses(400, 404, 411, 413, 422, 503),
             **common,
         )
         add(
@@ -301,7 +301,7 @@ class ProjectRoutes:
             methods=["PUT"],
             summary="Keep one of a segment's takes",
             response_model=ProjectView,
-            responses=error_responses(404, 411, 413, 422),
+            responses=error_responses(400, 404, 411, 413, 422),
             **common,
         )
         add(
@@ -319,7 +319,7 @@ class ProjectRoutes:
             methods=["POST"],
             summary="Export the chosen takes: audio, subtitles, timeline",
             response_model=ExportAnswer,
-            responses=error_responses(404, 409, 411, 413, 422),
+            responses=error_responses(400, 404, 409, 411, 413, 422),
             **common,
         )
         add(
