@@ -278,7 +278,9 @@ class ProjectService:
             return {"running": int(self._current is not None), "waiting": len(self._waiting)}
 
     def _run_dict(self, project_id: str, wanted: bool) -> dict:
-        status = self._runs.get(project_id)
+        """The run under way, else the latest asked for in this process, else what the folder says."""
+        current = self._current
+        status = current if current is not None and current.project_id == project_id else self._runs.get(project_id)
         if status is not None:
             return status.as_dict()
         state = QUEUED if wanted else "idle"
@@ -348,9 +350,12 @@ class ProjectService:
         self._finish(status, FINISHED, f"Done: {len(report.takes)} take(s) made{flagged}", fraction=1.0)
 
     def _finish(self, status: RunStatus, state: str, message: str, error: str | None = None, fraction=None) -> None:
-        status.state, status.message, status.error = state, message, error
-        if fraction is not None:
-            status.fraction = fraction
+        with self._wake:  # the state and the counts of runs() change together
+            status.state, status.message, status.error = state, message, error
+            if fraction is not None:
+                status.fraction = fraction
+            if self._current is status:
+                self._current = None
         status.done.set()
 
 
