@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--api-key", metavar="KEY", help=f"bearer token the API asks for (or set {API_KEY_ENV})")
     api.add_argument("--cors", nargs="*", default=[], metavar="ORIGIN", help="web origins allowed to call the API")
     api.add_argument("--max-queue", type=_count, default=DEFAULT_MAX_QUEUE, metavar="N", help="requests that may wait")
-    parser.add_argument_group("output").add_argument(
-        "--output-dir", type=Path, default=Path("outputs"), metavar="DIR", help="outputs and history"
-    )
+    output = parser.add_argument_group("output")
+    output.add_argument("--output-dir", type=Path, default=Path("outputs"), metavar="DIR", help="outputs and history")
+    output.add_argument("--projects-dir", type=Path, default=Path("projects"), metavar="DIR", help="long-form projects")
     add_engine_flags(parser)
     return parser
 
@@ -103,7 +103,12 @@ def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None
 
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     # the one service behind the tabs and the REST routes; the models folder is changed only from this machine
-    studio = Studio(engine, None if args.api_only else args.output_dir, allow_paths=not (args.listen or args.share))
+    studio = Studio(
+        engine,
+        None if args.api_only else args.output_dir,
+        allow_paths=not (args.listen or args.share),
+        projects_dir=args.projects_dir,
+    )
     credentials = Credentials(api_key_from(args.api_key), auth)
     blocks = None
     if not args.api_only:
@@ -151,7 +156,7 @@ def startup_report(engine: Engine, args: argparse.Namespace, url: str) -> list[s
         f"device {engine.device}, {str(engine.dtype).removeprefix('torch.')}; models {sizes}"
         + ("; fast mode" if settings.fast else ""),
         f"model files: {_model_places(engine)}; {_model_presence(engine)}",
-        f"voices in {engine.library.root}, outputs in {args.output_dir}",
+        f"voices in {engine.library.root}, outputs in {args.output_dir}, projects in {args.projects_dir}",
     ]
     return lines
 

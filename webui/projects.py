@@ -9,6 +9,7 @@ server stopped, or died) is run again when the service starts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from core.projects import (
     run_project,
 )
 from core.projects.run import RunProgress
-from core.projects.store import STATUSES, SegmentState
+from core.projects.store import PENDING, STATUSES, SegmentState
 
 if TYPE_CHECKING:
     from .studio import Job, Studio
@@ -37,6 +38,15 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, FINISHED, CANCELLED, FAILED = "queued", "running", "finished", "cancelled", "failed"
 MAX_WAITING_RUNS = 64
+STOP_WAIT_S = 30  # how long delete and a stopping server wait for a cancelled run to let go of its project
+
+
+class PendingSegments(InputError):
+    """An export of a project some of whose segments have no take yet; `segments`: their ids, in order."""
+
+    def __init__(self, message: str, segments: list[str]):
+        super().__init__(message, "segments")
+        self.segments = segments
 
 
 @dataclass
@@ -52,6 +62,7 @@ class RunStatus:
     takes: int = 0  # made so far in this run
     cancel: threading.Event = field(default_factory=threading.Event)
     cancelled_by_user: bool = False
+    done: threading.Event = field(default_factory=threading.Event)  # set when it ends, however it ends
 
     def as_dict(self) -> dict:
         return {
@@ -71,18 +82,24 @@ class ProjectService:
         self.store = ProjectStore(root)
         self._runs: dict[str, RunStatus] = {}  # the latest run of each project asked for in this process
         self._waiting: deque[RunStatus] = deque()
+        self._current: RunStatus | None = None  # the run under way
         self._wake = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._stopped = False  # the server is stopping: nothing more starts
 
     # Projects
 
     def create(self, text: str, settings: ProjectSettings, start: bool = True) -> Project:
         """A new project of `text`; its voices are checked first (names of presets or library voices,
-        never files). start: queue its run (refused while speakers lack a voice: they are listed)."""
-        self._check_voices(settings)
-        project = self.store.create(text, settings)
+        never files; "none" is kept as no voice). start: queue its run; when speakers lack a voice that
+        is refused (they are listed) and no project is left behind."""
+        project = self.store.create(text, self._checked_voices(settings))
         if start:
-            self.start(project.folder.name)
+            try:
+                self.start(project.folder.name)
+            except BaseException:
+                self.store.delete(project.folder.name)
+                raise
         return project
 
     def open(self, project_id: str) -> Project:
@@ -117,17 +134,34 @@ class ProjectService:
             "unknown_speakers": project.unknown_speakers(),
             "counts": {"segments": len(states), **counts},
             "segments": [segment_view(s) for s in states],
+            "wanted": project.wanted,
             "run": self._run_dict(project_id, project.wanted),
         }
 
     def delete(self, project_id: str) -> None:
+        """Remove a project; its run, if one is waiting or under way, is cancelled first (and waited for)."""
+        self.store.folder(project_id)
+        status = self._runs.get(project_id)
         self.cancel(project_id)
+        if status is not None:
+            status.done.wait(STOP_WAIT_S)
         self.store.delete(project_id)
+        with self._wake:
+            self._runs.pop(project_id, None)
 
     def export(
         self, project_id: str, fmt: str, subtitle_formats: Iterable[str] = ("srt",), chapters: bool = False
     ) -> ExportResult:
-        return export_project(self.open(project_id), fmt, tuple(subtitle_formats), chapters)
+        """PendingSegments (which names them) while some segment has no take."""
+        project = self.open(project_id)
+        pending = [s for s in project.states() if s.status == PENDING]
+        if pending:
+            shown = ", ".join(str(s.index + 1) for s in pending[:20]) + (" ..." if len(pending) > 20 else "")
+            raise PendingSegments(
+                f"{len(pending)} segment(s) have no take yet ({shown}): run the project and export when they are done",
+                [s.segment.id for s in pending],
+            )
+        return export_project(project, fmt, tuple(subtitle_formats), chapters)
 
     def export_file(self, project_id: str, export: str, name: str) -> Path:
         """A file of an export (names from a request: plain names only)."""
@@ -160,8 +194,10 @@ class ProjectService:
         return self.view(project_id)
 
     def edit(self, project_id: str, segment_id: str, **changes) -> dict:
+        """Change a segment's text, speaker, voice (a name; "none": the speaker's or project's voice again)
+        or section title."""
         if changes.get("voice"):
-            self.studio.check_voice(changes["voice"])
+            changes["voice"] = self.studio.check_voice(changes["voice"])
         self.open(project_id).edit(segment_id, **changes)
         return self.view(project_id)
 
@@ -176,8 +212,10 @@ class ProjectService:
         unknown = project.unknown_speakers()
         if unknown:
             raise InputError(f"these speakers have no voice: {', '.join(unknown)}; give each one a voice", "speakers")
-        self._check_voices(project.settings)
+        self._checked_voices(project.settings)
         with self._wake:
+            if self._stopped:
+                raise BarkError("the server is stopping; the run starts again when it is back")
             current = self._runs.get(project_id)
             if current is not None and current.state == QUEUED:  # one waiting run per project: it takes these too
                 current.reroll = tuple(dict.fromkeys((*current.reroll, *reroll)))
@@ -193,45 +231,70 @@ class ProjectService:
         return status
 
     def cancel(self, project_id: str) -> bool:
-        """Stop the project's run (waiting or under way); what it made is kept. False when none runs."""
+        """Stop the project's runs (waiting or under way); what they made is kept, and the project is not
+        resumed when the server starts again. False when none runs."""
         with self._wake:
-            status = self._runs.get(project_id)
-            if status is None or status.state not in (QUEUED, RUNNING):
-                return False
-            status.cancelled_by_user = True
-            status.cancel.set()
-            if status.state == QUEUED:
-                self._waiting.remove(status)
-                self._finish(status, CANCELLED, "Cancelled before it started")
-        return True
+            found = [s for s in (self._current, *self._waiting) if s is not None and s.project_id == project_id]
+            for status in found:
+                status.cancelled_by_user = True
+                status.cancel.set()
+                if status.state == QUEUED:
+                    self._waiting.remove(status)
+                    self._finish(status, CANCELLED, "Cancelled before it started")
+        if found and all(s.state == CANCELLED for s in found):  # none under way: say it is not wanted now
+            self._unwant(project_id)
+        return bool(found)
+
+    def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """The server stops: the run under way is cancelled within a step (its finished takes are kept)
+        and nothing more starts; every project whose run was asked for stays wanted, so the next start
+        resumes it. Waits up to `wait_s` for the run to let go of its project."""
+        with self._wake:
+            self._stopped = True
+            current = self._current
+            if current is not None:
+                current.cancel.set()
+            self._wake.notify_all()
+        if current is not None:
+            current.done.wait(wait_s)
 
     def resume(self) -> list[str]:
-        """Queue the runs that were asked for and not finished (a server that stopped or died)."""
+        """Queue the runs that were asked for and not finished (a server that stopped or died), oldest
+        first; a project that cannot run (damaged, a voice gone) is logged and left for the others."""
         resumed = []
-        for project in self.store.wanted():
+        for summary in reversed(self.store.list()):
+            if not summary.wanted:
+                continue
             try:
-                self.start(project.folder.name)
-                resumed.append(project.folder.name)
+                self.start(summary.id)
+                resumed.append(summary.id)
             except BarkError as e:
-                log.warning("project %s was not resumed: %s", project.folder.name, e)
+                log.warning("project %s was not resumed: %s", summary.id, self.studio.redact(str(e)))
         return resumed
 
     def runs(self) -> dict[str, int]:
+        """Project runs under way (0 or 1) and waiting."""
         with self._wake:
-            running = sum(s.state == RUNNING for s in self._runs.values())
-        return {"running": running, "waiting": len(self._waiting)}
+            return {"running": int(self._current is not None), "waiting": len(self._waiting)}
 
     def _run_dict(self, project_id: str, wanted: bool) -> dict:
-        status = self._runs.get(project_id)
+        """The run under way, else the latest asked for in this process, else what the folder says."""
+        current = self._current
+        status = current if current is not None and current.project_id == project_id else self._runs.get(project_id)
         if status is not None:
             return status.as_dict()
         state = QUEUED if wanted else "idle"
         return {"state": state, "fraction": 0.0, "message": "", "error": None, "takes": 0}
 
-    def _check_voices(self, settings: ProjectSettings) -> None:
-        self.studio.check_voice(settings.voice)
-        for voice in settings.speakers.values():
-            self.studio.check_voice(voice)
+    def _checked_voices(self, settings: ProjectSettings) -> ProjectSettings:
+        """`settings` with each voice checked (VoiceError for one that is not a preset or library voice)
+        and spelled as the engine names it (None for no voice)."""
+        speakers = {name: self.studio.check_voice(voice) for name, voice in settings.speakers.items()}
+        return replace(settings, voice=self.studio.check_voice(settings.voice), speakers=speakers)
+
+    def _unwant(self, project_id: str) -> None:
+        with contextlib.suppress(BarkError):  # deleted meanwhile
+            self.open(project_id).set_wanted(False)
 
     def _ensure_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
@@ -241,13 +304,18 @@ class ProjectService:
     def _work(self) -> None:
         while True:
             with self._wake:
-                while not self._waiting:
-                    if not self._wake.wait(timeout=60):
+                while not self._waiting or self._stopped:
+                    if self._stopped or not self._wake.wait(timeout=60):
                         self._worker = None
                         return
                 status = self._waiting.popleft()
                 status.state, status.message = RUNNING, "Starting"
-            self._run(status)
+                self._current = status
+            try:
+                self._run(status)
+            finally:
+                with self._wake:
+                    self._current = None
 
     def _run(self, status: RunStatus) -> None:
         from .studio import Job
@@ -282,9 +350,13 @@ class ProjectService:
         self._finish(status, FINISHED, f"Done: {len(report.takes)} take(s) made{flagged}", fraction=1.0)
 
     def _finish(self, status: RunStatus, state: str, message: str, error: str | None = None, fraction=None) -> None:
-        status.state, status.message, status.error = state, message, error
-        if fraction is not None:
-            status.fraction = fraction
+        with self._wake:  # the state and the counts of runs() change together
+            status.state, status.message, status.error = state, message, error
+            if fraction is not None:
+                status.fraction = fraction
+            if self._current is status:
+                self._current = None
+        status.done.set()
 
     # The segments' order and the settings, for the Projects tab (refused while a run generates the project)
 

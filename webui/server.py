@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import gradio as gr
 import uvicorn
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 
 from core.engine import Engine
@@ -36,6 +38,7 @@ from .api.routes import (
 )
 from .app import launch_options
 from .door import Credentials, Door
+from .projects import STOP_WAIT_S
 from .studio import Studio
 
 log = logging.getLogger(__name__)
@@ -60,12 +63,13 @@ def create_server(
     api_key / login: what every route but /health asks for (either will do). local_only: the server
     listens on this machine only, so it answers only to this machine's names.
     """
-    lifespan = _cancel_at_exit(studio.engine)
+    lifespan = _resume_and_stop(studio)
     app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=lifespan)
     credentials = Credentials(api_key, login)
     blocks = ui
     install_api(app, studio, max_queue=max_queue, max_upload_bytes=max_upload_bytes, guarded=credentials.required)
     app.state.close_ui = None
+    app.state.stop_work = partial(stop_work, studio, wait_s=0)  # from a signal handler: no waiting
     if blocks is not None:
         projects_dir = studio.projects.store.root if studio.projects is not None else None
         gr.mount_gradio_app(app, blocks, path="/", **launch_options(studio.output_dir, projects_dir))
@@ -87,29 +91,43 @@ def create_server(
     return app
 
 
-def _cancel_at_exit(engine: Engine):
-    """A lifespan that cancels what still runs when the server stops, however it is stopped (a
-    generation left running in a worker thread would outlive the server, and torch aborts a process
-    that exits under it)."""
+def _resume_and_stop(studio: Studio):
+    """A lifespan that, at the start, queues the project runs that an earlier server left unfinished
+    (it stopped, or died), and when the server stops, however it is stopped, cancels what still runs
+    (a generation left running in a worker thread would outlive the server, and torch aborts a process
+    that exits under it); the projects cancelled so are resumed at the next start."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        if studio.projects is not None:
+            resumed = await run_in_threadpool(studio.projects.resume)
+            if resumed:
+                log.warning("resuming %d unfinished project run(s)", len(resumed))
         yield
-        engine.cancel_running()
+        await run_in_threadpool(stop_work, studio)
 
     return lifespan
+
+
+def stop_work(studio: Studio, wait_s: float = STOP_WAIT_S) -> int:
+    """Cancel the engine's work and the project runs (which stay wanted, to resume), waiting up to
+    `wait_s` for a project run to let go of its project; how many jobs were cancelled."""
+    cancelled = studio.engine.cancel_running()
+    if studio.projects is not None:
+        studio.projects.stop(wait_s)
+    return cancelled
 
 
 class _Server(uvicorn.Server):
     """uvicorn that cancels the engine's work as soon as it is told to stop (SIGTERM, Ctrl-C),
     so that the worker threads end within a step and the process exits."""
 
-    def __init__(self, config: uvicorn.Config, engine: Engine, close_ui: Callable[[], None] | None):
+    def __init__(self, config: uvicorn.Config, stop_work: Callable[[], int], close_ui: Callable[[], None] | None):
         super().__init__(config)
-        self.engine, self.close_ui = engine, close_ui
+        self.stop_work, self.close_ui = stop_work, close_ui
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        cancelled = self.engine.cancel_running()
+        cancelled = self.stop_work()
         if cancelled:
             log.warning("stopping: cancelled %d running job(s) (generations, clones)", cancelled)
         if self.close_ui is not None and not self.should_exit:
@@ -121,4 +139,4 @@ def run(app: FastAPI, engine: Engine, host: str, port: int) -> None:
     """Serve until SIGTERM or Ctrl-C; then running generations are cancelled and open connections get
     SHUTDOWN_GRACE_S seconds."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
-    _Server(config, engine, app.state.close_ui).run()
+    _Server(config, app.state.stop_work, app.state.close_ui).run()

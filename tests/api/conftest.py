@@ -1,7 +1,8 @@
 """A live API server on the tiny pack: uvicorn on 127.0.0.1 and a free port, in a thread.
 
 The tiny random models never stop on their own, so the engine here caps every segment at
-0.1 s and every generation at 3 segments; whatever a request asks, it stays short.
+0.1 s and every generation at 3 segments (a project's segments at 0.3 s); whatever a request asks, it
+stays short.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from webui.studio import Studio
 
 QUICK = {"voice": "none", "response_format": "pcm", "stream": False}  # a request body's usual rest
 SEGMENT_CAP_S = 0.1
+PROJECT_SEGMENT_CAP_S = 0.3
 MAX_SEGMENTS = 3
 
 
@@ -32,6 +34,8 @@ class ShortEngine(Engine):
 
     before_generate = None
     on_progress = None
+    before_segments = None  # (texts, cancel) at the start of each batch of a project's segments
+    max_project_texts = None  # a project batch's texts beyond this are left pending (a fuzzer's long texts)
 
     def __init__(self, settings: EngineSettings):
         super().__init__(settings)
@@ -63,6 +67,16 @@ class ShortEngine(Engine):
         except Exception as e:
             self.failures.append(e)
             raise
+
+    def generate_segments(self, texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, **kw):
+        cap = min(options.max_duration_s or PROJECT_SEGMENT_CAP_S, PROJECT_SEGMENT_CAP_S)
+        if self.max_project_texts is not None:
+            texts, seeds = texts[: self.max_project_texts], seeds[: self.max_project_texts]
+        if self.before_segments is not None:
+            self.before_segments(texts, cancel)
+        return super().generate_segments(
+            texts, seeds, voice, options.replace(max_duration_s=cap), progress, cancel, allow_paths, **kw
+        )
 
 
 def make_engine(models: Path, prompts: Path) -> ShortEngine:

@@ -32,9 +32,11 @@ CONFIG = SchemathesisConfig.from_dict({"checks": {"positive_data_acceptance": {"
 def fuzz_url(tiny_models, tmp_path_factory):
     """A server of its own: the fuzzer may delete voices and fill the line."""
     engine = make_engine(tiny_models, tmp_path_factory.mktemp("fuzz-prompts"))
+    engine.max_project_texts = 2
+    projects = tmp_path_factory.mktemp("fuzz-projects")
     with serve(
         create_server(
-            Studio(engine, None, allow_paths=False),
+            Studio(engine, None, allow_paths=False, projects_dir=projects),
             api_key=None,
             cors_origins=[],
             max_queue=64,
@@ -64,9 +66,9 @@ def guarded_url(tiny_models, tmp_path_factory):
     """A server that asks for a key: every route the schema says is guarded must refuse a request
     without it (schemathesis's ignored-auth check), and answer as documented with it."""
     engine = make_engine(tiny_models, tmp_path_factory.mktemp("fuzz-guarded-prompts"))
-    with serve(
-        create_server(Studio(engine, None, allow_paths=False), api_key=KEY, max_queue=64, max_upload_bytes=100_000)
-    ) as url:
+    engine.max_project_texts = 2
+    studio = Studio(engine, None, allow_paths=False, projects_dir=tmp_path_factory.mktemp("fuzz-guarded-projects"))
+    with serve(create_server(studio, api_key=KEY, max_queue=64, max_upload_bytes=100_000)) as url:
         yield url
 
 

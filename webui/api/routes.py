@@ -101,12 +101,12 @@ ERRORS = {
     400: "A body that cannot be parsed, or a value the server cannot use (an unknown `model`)",
     401: "Credentials missing or wrong (the API key, or the login)",
     403: "Not allowed (a built-in preset; a request from a web page of another origin)",
-    404: "Unknown voice or route",
-    409: "A voice of that name is in the library already (send overwrite=true to replace it)",
+    404: "Unknown voice, project, segment, take, file or route",
+    409: "A name that is taken (send overwrite=true to replace it), a project that is busy or not fully generated",
     411: "The body needs a Content-Length",
     413: "The body or upload is too large",
     422: "A field is missing or out of range (`error.param` names it)",
-    503: "The line is full (see Retry-After), or model files are missing",
+    503: "The line is full (see Retry-After), model files are missing, or the server is stopping",
 }
 
 
@@ -240,6 +240,10 @@ class BarkApi:
             response_class=Response,
             responses=error_responses(403, 404, 422),
         )
+        if self.studio.projects is not None:
+            from .projects import ProjectRoutes  # it builds on this module's errors and option bodies
+
+            ProjectRoutes(self.studio.projects, self).add_to(router)
         return router
 
     # Server
@@ -254,8 +258,15 @@ class BarkApi:
             "models_loaded": bool(loaded),
             "models": loaded,
             "loading": loading.as_dict() if loading is not None else None,
-            "queue": self.queue.stats(),
+            "queue": self.queue_stats(),
         }
+
+    def queue_stats(self) -> dict:
+        """The line of requests, and the project runs (which run in the background, between them)."""
+        stats: dict = self.queue.stats()
+        if self.studio.projects is not None:
+            stats["projects"] = self.studio.projects.runs()
+        return stats
 
     # Generation
 
@@ -533,12 +544,19 @@ class ApiGate:
     """ASGI middleware in front of the API's routes: a method a route does not serve is 405 with an
     Allow header that lists every method of that path (GET and POST /voices are two routes; and with the
     UI mounted at "/", Gradio would answer instead); a POST body over its limit is refused (413) before
-    it is read, and one without a Content-Length gets 411. Other paths (Gradio's) pass untouched."""
+    it is read, and one without a Content-Length gets 411 (where the body may be left out, a request
+    without either a length or a chunked body passes). Other paths (Gradio's) pass untouched."""
 
     def __init__(self, app, routes: list, upload_bytes: int):
         self.app = app
         self.routes = [r for r in routes if getattr(r, "methods", None)]
         self.limits = {"/voices": upload_bytes, "/generate-audio/": MAX_JSON_BYTES, "/v1/audio/speech": MAX_JSON_BYTES}
+        self.limits |= {route.path: MAX_JSON_BYTES for route in self.routes if route.path.startswith("/projects")}
+        self.optional_body = {
+            "/projects/{project_id}/run",
+            "/projects/{project_id}/cancel",
+            "/projects/{project_id}/segments/{segment_id}/reroll",
+        }
 
     async def __call__(self, scope, receive, send) -> None:
         refusal = self.check(scope) if scope["type"] == "http" else None
@@ -548,20 +566,26 @@ class ApiGate:
             await refusal(scope, receive, send)
 
     def check(self, scope) -> JSONResponse | None:
-        methods = set()
-        for route in self.routes:
-            if route.matches(scope)[0] != Match.NONE:
-                methods |= route.methods
+        methods, path = set(), None
         method = scope.get("method", "")
+        for route in self.routes:
+            match = route.matches(scope)[0]
+            if match != Match.NONE:
+                methods |= route.methods
+            if match == Match.FULL:
+                path = route.path
         if not methods:
             return None
         if method not in methods:
             message = f"{method} is not allowed here; use {' or '.join(sorted(methods))}"
             return error_response(405, message, None, {"Allow": ", ".join(sorted(methods))})
-        limit = self.limits.get(scope.get("path", ""))
-        if limit is None or method != "POST":
+        limit = self.limits.get(path)
+        if limit is None or method not in ("POST", "PUT", "PATCH"):
             return None
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is None and path in self.optional_body and b"transfer-encoding" not in headers:
+            return None  # no body at all
         if length is None or not length.isdigit():
             return error_response(411, "send a Content-Length header with the body")
         if int(length) > limit:
