@@ -115,13 +115,14 @@ def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None
         blocks = create_app(studio)
         if args.share:
             print("bark_webui.py: with --share only the web UI is served (the REST API stays off)", file=sys.stderr)
+            studio.projects.resume()  # create_server's lifespan does this for its own server
             blocks.launch(
                 server_name=host,
                 server_port=args.port,
                 share=True,
                 auth=credentials.accepts_login if credentials.required else None,
                 inbrowser=args.inbrowser,
-                **launch_options(args.output_dir),
+                **launch_options(args.output_dir, args.projects_dir),
             )
             return
     app = create_server(
