@@ -23,6 +23,7 @@ from core.errors import BarkError, InputError
 from core.projects import (
     ExportResult,
     Project,
+    ProjectBusy,
     ProjectSettings,
     ProjectStore,
     export_project,
@@ -379,14 +380,14 @@ class ProjectService:
     def update_settings(self, project_id: str, **changes) -> dict:
         """New speaker voices, voice, best_of or name (fields of ProjectSettings), their voices checked."""
         project = self._idle(project_id)
-        self._check_voices(replace(project.settings, **changes))
-        project.update_settings(**changes)
+        checked = self._checked_voices(replace(project.settings, **changes))
+        project.update_settings(**{key: getattr(checked, key) for key in changes})
         return self.view(project_id)
 
     def _idle(self, project_id: str) -> Project:
         status = self._runs.get(project_id)
         if status is not None and status.state in (QUEUED, RUNNING):
-            raise InputError("the project is being generated: wait for the run to finish, or cancel it, first")
+            raise ProjectBusy("the project is being generated: wait for the run to finish, or cancel it, first")
         return self.open(project_id)
 
 

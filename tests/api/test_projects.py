@@ -168,6 +168,14 @@ def test_a_dialogue_speaks_in_each_speakers_voice_and_unknown_speakers_are_liste
         pending = client.post(f"/projects/{planned['id']}/export", json={"format": "wav"})
         body = assert_error_shape(pending, 409)
         assert body["error"]["param"] == "segments" and "(1, 2, 3)" in body["detail"]
+        url = f"/projects/{planned['id']}"
+        a_path = client.patch(url, json={"speakers": {"alice": VOICE, "bob": "../x.npz"}})
+        assert assert_error_shape(a_path, 404)["error"]["param"] == "speakers.bob"
+        fixed = client.patch(url, json={"speakers": {"alice": VOICE, "bob": "none"}, "best_of": 2})
+        assert fixed.status_code == 200 and fixed.json()["unknown_speakers"] == []
+        assert fixed.json()["settings"]["speakers"] == {"alice": VOICE, "bob": None}
+        assert client.post(f"{url}/run").status_code == 202
+        assert finished(client, url)["counts"]["done"] == 3
 
         speakers = {"Alice": VOICE, "Bob": "v2/en_speaker_1"}
         view = finished(client, create(client, SCRIPT, voice=None, speakers=speakers)["url"])

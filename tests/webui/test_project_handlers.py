@@ -11,6 +11,7 @@ import gradio as gr
 import pytest
 
 from core.errors import InputError
+from core.projects import ProjectBusy
 from webui.form import form_from_options
 from webui.studio import Studio
 from webui.tabs import projects as tab
@@ -144,7 +145,7 @@ def test_edits_wait_while_the_project_is_generated(studio):
     project_id = made(studio)
     first = studio.projects.view(project_id)["segments"][0]["id"]
     tab.reroll_all(studio, project_id, "flagged")
-    with pytest.raises(InputError, match="being generated"):
+    with pytest.raises(ProjectBusy, match="being generated"):
         tab.merge(studio, project_id, first)
     finished(studio, project_id)
 

@@ -8,6 +8,7 @@
     POST   /projects/{id}/segments/{segment}/reroll    202: one new take (optionally of a new text)
     PUT    /projects/{id}/segments/{segment}/take      keep take n
     PATCH  /projects/{id}/segments/{segment}           text, speaker, voice, section
+    PATCH  /projects/{id}                              name, voice, speaker voices, best of N
     GET    /projects/{id}/segments/{segment}/takes/{n} the take as wav
     POST   /projects/{id}/export                       audio, subtitles and timeline; their urls
     GET    /projects/{id}/exports/{export}/{file}      one exported file
@@ -108,6 +109,20 @@ class SegmentChanges(BaseModel):
     speaker: str | None = Field(None, max_length=200, description="Its speaker")
     voice: str | None = Field(None, description="A voice of its own (a name); null: its speaker's or the project's")
     section: str | None = Field(None, max_length=200, description="A chapter title that starts at this segment")
+
+
+class ProjectChanges(BaseModel):
+    """Fields left out stay as they are. The text and the generation options are the project's own:
+    change a segment (PATCH its segment), or make a new project."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(None, max_length=200, description="The project's name")
+    voice: str | None = Field(None, description="The voice of lines without a speaker; null or none: random")
+    speakers: dict[str, str | None] | None = Field(
+        None, description="The whole speaker map: speaker name (any case) -> voice name, or null for a random voice"
+    )
+    best_of: int | None = Field(None, ge=1, le=MAX_BEST_OF, description="Takes a flagged segment gets at most")
 
 
 class ExportRequest(BaseModel):
@@ -258,6 +273,15 @@ class ProjectRoutes:
             **common,
         )
         add(
+            "/projects/{project_id}",
+            self.change,
+            methods=["PATCH"],
+            summary="Change a project's name, voice, speaker voices or best of N",
+            response_model=ProjectView,
+            responses=error_responses(400, 404, 409, 411, 413, 422),
+            **common,
+        )
+        add(
             "/projects/{project_id}/run",
             self.run,
             methods=["POST"],
@@ -358,6 +382,22 @@ class ProjectRoutes:
         with _project_errors():
             await run_in_threadpool(self.service.delete, project_id)
         return Response(status_code=204)
+
+    async def change(self, project_id: str, body: ProjectChanges) -> dict:
+        changes = body.model_dump(exclude_unset=True)
+        if not changes:
+            raise _error(422, "send at least one of name, voice, speakers, best_of", None)
+        if "voice" in changes:
+            changes["voice"] = self.api._voice(changes["voice"], "voice")
+        if "speakers" in changes:
+            speakers = changes["speakers"] or {}
+            changes["speakers"] = {n: self.api._voice(v, f"speakers.{n}") for n, v in speakers.items()}
+        if changes.get("name") is None:
+            changes.pop("name", None)
+        if changes.get("best_of") is None:
+            changes.pop("best_of", None)
+        with _project_errors():
+            return await run_in_threadpool(lambda: self.service.update_settings(project_id, **changes))
 
     async def run(self, project_id: str, body: RunRequest | None = Body(None)) -> ProjectAccepted:  # noqa: B008
         with _project_errors():
