@@ -39,7 +39,7 @@ COPY requirements-pip.txt ./
 RUN pip install -r requirements-pip.txt
 COPY . .
 RUN pip install --no-deps .
-VOLUME ["/root/.cache/huggingface", "/app/prompts", "/app/outputs"]
+VOLUME ["/root/.cache/huggingface", "/app/prompts", "/app/outputs", "/app/projects"]
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/health', timeout=4)"
@@ -51,7 +51,7 @@ COPY requirements-pip.txt ./
 RUN pip install -r requirements-pip.txt
 COPY . .
 RUN pip install --no-deps .
-VOLUME ["/root/.cache/huggingface", "/app/prompts", "/app/outputs"]
+VOLUME ["/root/.cache/huggingface", "/app/prompts", "/app/outputs", "/app/projects"]
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/health', timeout=4)"
