@@ -97,10 +97,11 @@ def run_project(
     for voice in {state.voice for state in project.states()}:  # every voice exists before a take is made
         engine.check_voice(voice, allow_paths)
     report = RunReport()
+    reroll = set(reroll)
     with project.running():
         project.set_wanted(True)
         try:
-            _run(engine, project, plan_work(project, reroll), report, progress, cancel, allow_paths)
+            _run(_Run(engine, project, plan_work(project, reroll), reroll, report, progress), cancel, allow_paths)
             project.set_wanted(False)
         except Cancelled:  # still wanted: a server that stops resumes it when it starts again
             report.cancelled = True
@@ -108,13 +109,12 @@ def run_project(
     return report
 
 
-def _run(engine, project, work, report, progress, cancel, allow_paths) -> None:
-    run = _Run(engine, project, list(work), report, progress)
+def _run(run: _Run, cancel: threading.Event, allow_paths: bool) -> None:
     while True:
         run.follow_edits()
         if not run.todo:
             return
-        batch, state = _next_batch(project, run.todo, engine.settings.max_batch)
+        batch, state = _next_batch(run.project, run.todo, run.engine.settings.max_batch)
         run.generate(batch, state, cancel, allow_paths)
 
 
@@ -125,12 +125,15 @@ class _Run:
     engine: Engine
     project: Project
     todo: list[str]
+    rerolled: set[str]  # asked for by the user: their first new take is kept, whatever was picked
     report: RunReport
     progress: Callable[[RunProgress], None] | None
+    made: dict[str, list[int]] = field(default_factory=dict)  # take numbers this run made, per segment
 
     def follow_edits(self) -> None:
-        """Between batches: segments deleted meanwhile (a tab, the API) leave the work, inserted ones join it."""
-        self.project.refresh()
+        """Between batches, the project as it is now (a tab or the API may have changed it): segments
+        deleted meanwhile leave the work, inserted ones join it, edited ones are made as they read now."""
+        self.project.reload()
         present = {s.segment.id: s for s in self.project.states()}
         tried = {segment_id for segment_id, _ in self.report.takes}
         todo = {i for i in self.todo if i in present}
@@ -157,8 +160,11 @@ class _Run:
             segment_id = batch[result.index]
             flags = check_take(result.text, result.audio, SAMPLE_RATE, len(result.semantic), cap)
             took, started = time.perf_counter() - started, time.perf_counter()
-            take = project.add_take(segment_id, result, state.after, flags, took)
+            mine = self.made.setdefault(segment_id, [])
+            keep_pick = segment_id not in self.rerolled or bool(mine)
+            take = project.add_take(segment_id, result, state.after, flags, took, state.voice, keep_pick=keep_pick)
             if take is not None:  # None: the segment was deleted while it was generated
+                mine.append(take.number)
                 self.report.takes.append((segment_id, take.number))
                 self._best_of(segment_id, flags)
 
@@ -172,14 +178,21 @@ class _Run:
         self._tell(state.index, None, 0)
 
     def _best_of(self, segment_id: str, flags) -> None:
-        """Best of N: a flagged take gets another try (before the run goes on) until one passes or the
-        segment has N takes; then the take with the fewest flags is kept."""
-        best_of = self.project.settings.best_of
-        takes = self.project.segment(segment_id).takes
-        if flags and len(takes) < best_of:
+        """Best of N: a flagged take gets another try (before the run goes on) until one passes or N are
+        made (of a re-rolled segment: N in this run); then the take with the fewest flags of those is kept.
+        A segment whose take the user picked meanwhile is left as it is."""
+        segment, mine = self.project.segment(segment_id), self.made[segment_id]
+        if segment.picked or segment.chosen not in mine:
+            return
+        rerolled = segment_id in self.rerolled
+        candidates = (
+            [segment.take(n) for n in mine] if rerolled else [t for t in segment.takes if t.text == segment.text]
+        )
+        if flags and len(mine if rerolled else segment.takes) < self.project.settings.best_of:
             self.todo.insert(0, segment_id)
-        elif best_of > 1 and len(takes) > 1:
-            _keep_best(self.project, segment_id)
+        elif len(candidates) > 1:
+            best = min(candidates, key=lambda t: (len(t.flags), t.number))
+            self.project.choose(segment_id, best.number, picked=False)
 
     def _tell(self, index: int, step: Progress | None, running: int) -> None:
         if self.progress is not None:
@@ -199,11 +212,3 @@ def _next_batch(project: Project, todo: list[str], size: int) -> tuple[list[str]
     if lead.after is None and lead.voice is None:
         batch = batch[:1]  # without a voice the first take is the voice of the ones after it
     return list(dict.fromkeys(batch))[:size], lead
-
-
-def _keep_best(project: Project, segment_id: str) -> None:
-    """Of the takes of a segment's current text, the one with the fewest flags (the earliest of equals)."""
-    segment = project.segment(segment_id)
-    takes = [t for t in segment.takes if t.text == segment.text] or list(segment.takes)
-    best = min(takes, key=lambda t: (len(t.flags), t.number))
-    project.choose(segment_id, best.number, picked=False)

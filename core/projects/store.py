@@ -57,9 +57,12 @@ MAX_SEGMENTS = 5000  # about ten hours of audio
 MAX_TAKES = 50  # of one segment
 MAX_BEST_OF = 10
 _WRITE_LOCK, _RUN_LOCK = ".write.lock", ".run.lock"
+_DELETED = ".deleted-"
 _SEGMENT_ID = re.compile(r"^[0-9a-f]{8}$")
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_locks: dict[Path, threading.RLock] = {}
+WRITE_WAIT_S = 30.0  # the longest a write waits for another writer (a stopped process may hold the lock)
+STALE_S = 3600.0  # what a killed export, delete or create left is swept once this old
+_locks: dict[tuple[Path, str], object] = {}
 _locks_guard = threading.Lock()
 
 PENDING, DONE, EDITED, BROKEN = "pending", "done", "edited", "not continuous"
@@ -278,6 +281,11 @@ class Project:
         return project
 
     def reload(self) -> None:
+        """Read the whole project again (under the write lock: never half of another writer's change)."""
+        with self._writing():
+            self._reload()
+
+    def _reload(self) -> None:
         recover(self.folder)
         record = _read_json(self.folder / PROJECT_FILE, self.folder.name)
         try:
@@ -392,10 +400,18 @@ class Project:
     # Writing
 
     def add_take(
-        self, segment_id: str, result: SegmentResult, after: str | None, flags: tuple[Flag, ...], compute_s: float
+        self,
+        segment_id: str,
+        result: SegmentResult,
+        after: str | None,
+        flags: tuple[Flag, ...],
+        compute_s: float,
+        voice: str | None,
+        keep_pick: bool = False,
     ) -> Take | None:
-        """Keep a generated take (audio, tokens, record as one set) as the chosen one (best of N may
-        choose another later). None when the segment was deleted meanwhile (the take is dropped)."""
+        """Keep a generated take (audio, tokens, record as one set), made in `voice` from what `after`
+        names, as the chosen take; keep_pick: not when the user picked a take meanwhile. None when the
+        segment was deleted meanwhile (the take is dropped)."""
         with self._writing():
             self.refresh()
             if segment_id not in self._segments:
@@ -408,7 +424,7 @@ class Project:
                 number=number,
                 seed=result.seed,
                 text=result.text,
-                voice=self.voice_of(segment),
+                voice=voice,
                 after=after,
                 samples=len(result.audio),
                 semantic_tokens=len(result.semantic),
@@ -417,7 +433,8 @@ class Project:
                 created=_now(),
                 compute_s=round(compute_s, 3),
             )
-            segment = replace(segment, takes=(*segment.takes, take), chosen=number, picked=False)
+            kept = {} if keep_pick and segment.picked else {"chosen": number, "picked": False}
+            segment = replace(segment, takes=(*segment.takes, take), **kept)
             with FileSet(self.folder) as files:
                 files.write(_take_file(segment_id, number, "wav"), encode_audio(result.audio, SAMPLE_RATE, "wav"))
                 files.write(_take_file(segment_id, number, "npz"), _tokens(result))
@@ -505,7 +522,8 @@ class Project:
             if "options" in changes:
                 changes["options"] = changes["options"].replace(seed=old.options.seed)
             settings = replace(old, **changes)
-            self._write_record({**self._record, "settings": settings.to_dict()})
+            name = {"name": settings.name} if settings.name and "name" in changes else {}
+            self._write_record({**self._record, **name, "settings": settings.to_dict()})
             return settings
 
     def set_wanted(self, wanted: bool) -> None:
@@ -517,12 +535,15 @@ class Project:
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         """Held while a run generates this project; ProjectBusy when another run has it."""
-        lock = _lock_for(self.folder / _RUN_LOCK)
+        lock = _lock_for(self.folder, threading.Lock)  # not re-entrant: a second run in one thread is refused too
         if not lock.acquire(blocking=False):
             raise ProjectBusy(f"the project {self.name!r} is being generated already; wait for that run or cancel it")
         try:
-            with _flock(self.folder / _RUN_LOCK, wait=False):
+            fd = _take_flock(self.folder / _RUN_LOCK, wait_s=0.0)
+            try:
                 yield
+            finally:
+                _release_flock(fd)
         finally:
             lock.release()
 
@@ -530,7 +551,7 @@ class Project:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        with _lock_for(self.folder), _flock(self.folder / _WRITE_LOCK, wait=True):
+        with _lock_for(self.folder, _WriteLock).hold(self.folder / _WRITE_LOCK):
             yield
 
     def _fresh(self, segment_id: str) -> ProjectSegment:
@@ -707,26 +728,64 @@ def _damaged(folder: Path, why: str) -> InputError:
     return InputError(f"the project {folder.name} is damaged: {why}")
 
 
-def _lock_for(path: Path) -> threading.RLock:
-    key = path.resolve()
-    with _locks_guard:
-        return _locks.setdefault(key, threading.RLock())
+class _WriteLock:
+    """A project's write lock: one thread of this process at a time (re-entrant), and one process at a
+    time through flock on FOLDER/.write.lock, taken by the outermost hold only (a second flock of the same
+    file from this process would wait for itself)."""
 
+    def __init__(self) -> None:
+        self._thread = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
 
-@contextlib.contextmanager
-def _flock(path: Path, wait: bool) -> Iterator[None]:
-    """An exclusive lock on `path` across processes (POSIX); ProjectBusy when not waiting and it is held."""
-    if fcntl is None:
-        yield
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    @contextlib.contextmanager
+    def hold(self, path: Path) -> Iterator[None]:
+        if not self._thread.acquire(timeout=WRITE_WAIT_S):
+            raise ProjectBusy("the project is busy being written (a long export?); try again in a moment")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            if self._depth == 0:
+                self._fd = _take_flock(path, WRITE_WAIT_S)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    _release_flock(self._fd)
+        finally:
+            self._thread.release()
+
+
+def _lock_for(folder: Path, kind: type):
+    key = (folder.resolve(), kind.__name__)
+    with _locks_guard:
+        return _locks.setdefault(key, kind())
+
+
+def _take_flock(path: Path, wait_s: float) -> int | None:
+    """An exclusive flock on `path` (POSIX; None elsewhere), waiting at most wait_s: ProjectBusy then."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        raise InputError(f"the project {path.parent.name} was deleted meanwhile", "project") from None
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
         except BlockingIOError:
-            raise ProjectBusy("another program is generating this project; wait for it or stop it") from None
-        yield
-    finally:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise ProjectBusy(
+                    "another program is generating or writing this project; wait for it or stop it"
+                ) from None
+            time.sleep(0.02)
+
+
+def _release_flock(fd: int | None) -> None:
+    if fd is not None:
         os.close(fd)
 
 
@@ -788,15 +847,39 @@ class ProjectStore:
     def delete(self, project_id: str) -> None:
         """Remove a project and all its takes (not while a run generates it)."""
         project = self.open(project_id)
-        with project.running():
-            gone = self.root / f".deleted-{secrets.token_hex(4)}"
+        with project.running(), project._writing():
+            gone = self.root / f"{_DELETED}{secrets.token_hex(4)}"
             os.replace(project.folder, gone)  # one rename: the project is gone whole
         shutil.rmtree(gone, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Remove what killed processes left: deleted projects not yet removed, and (once STALE_S old)
+        exports never published and folders where no project was ever completed."""
+        if not self.root.is_dir():
+            return
+        for folder in self.root.iterdir():
+            if folder.name.startswith(_DELETED):
+                shutil.rmtree(folder, ignore_errors=True)
+            elif folder.is_dir() and not folder.name.startswith("."):
+                if not (folder / PROJECT_FILE).exists() and _stale(folder):
+                    recover(folder)
+                    if not (folder / PROJECT_FILE).exists():
+                        shutil.rmtree(folder, ignore_errors=True)
+                for export in (folder / EXPORTS).glob(".export-*"):
+                    if _stale(export):
+                        shutil.rmtree(export, ignore_errors=True)
 
     def wanted(self) -> list[Project]:
         """The projects whose run was asked for and has not finished, oldest first (to resume)."""
         wanted = [s for s in self.list() if s.wanted]
         return [self.open(s.id) for s in reversed(wanted)]
+
+
+def _stale(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > STALE_S
+    except OSError:
+        return False
 
 
 def _summary(folder: Path) -> ProjectSummary | None:

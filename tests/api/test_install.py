@@ -55,7 +55,8 @@ def test_dockerfile_targets_serve_on_7860_with_volumes_and_a_health_check(target
     assert json.loads(last(stage, "CMD")) == LAUNCH
     assert last(stage, "EXPOSE") == "7860"
     volumes = json.loads(last(stage, "VOLUME"))
-    assert {"/root/.cache/huggingface", "/app/prompts", "/app/outputs", "/app/projects"} <= set(volumes)  # they outlive it
+    kept = {"/root/.cache/huggingface", "/app/prompts", "/app/outputs", "/app/projects"}
+    assert kept <= set(volumes)  # models, voices, outputs and projects outlive the container
     assert last(stage, "WORKDIR") == "/app" and "HF_HOME=/root/.cache/huggingface" in last(stage, "ENV")
     assert "http://127.0.0.1:7860/health" in last(stage, "HEALTHCHECK")
     installs = " ".join(args for k, args in stage if k == "RUN")

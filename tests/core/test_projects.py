@@ -186,6 +186,57 @@ def test_a_run_follows_segments_inserted_and_deleted_while_it_runs(engine, tmp_p
     assert not list(project.folder.glob(f"seg-{third.id}*"))
 
 
+def test_a_run_makes_a_segment_as_it_reads_when_its_turn_comes(engine, tmp_path, monkeypatch):
+    project = make(tmp_path, options=SHORT.replace(continuity="continuous"))
+    other = Project.open(project.folder)  # the API editing the project meanwhile
+    *_, third = project.segments()
+    generate, calls = engine.generate_segments, []
+
+    def spy(texts, seeds, voice, *args, **kwargs):
+        calls.append((texts, voice))
+        return generate(texts, seeds, voice, *args, **kwargs)
+
+    def progress(p):
+        if p.done == 1 and len(calls) == 1:
+            other.edit(third.id, text="Changed meanwhile.", voice="v2/en_speaker_1")
+
+    monkeypatch.setattr(engine, "generate_segments", spy)
+    run_project(engine, project, progress=progress)
+    assert calls[2][0] == ["Changed meanwhile."] and calls[2][1] == "v2/en_speaker_1"  # its own voice: from it
+    take = Project.open(project.folder).segment(third.id).chosen_take
+    assert (take.text, take.voice) == ("Changed meanwhile.", "v2/en_speaker_1")
+    assert [s.status for s in Project.open(project.folder).states()] == ["done"] * 3
+
+
+def test_best_of_never_undoes_a_reroll_or_a_pick(engine, tmp_path, monkeypatch):
+    clean = np.sin(np.arange(int(0.8 * SAMPLE_RATE)) / SAMPLE_RATE * 2 * np.pi * 220).astype(np.float32) * 0.3
+    flagged_next, picks = [False], []
+
+    def crafted(texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, on_segment=None):
+        for i, (text, seed) in enumerate(zip(texts, seeds, strict=True)):
+            for action in picks:
+                action()
+            fine = np.zeros((8, len(clean) // 320), dtype=np.int64)
+            audio = np.sign(clean) if flagged_next[0] else clean  # a clipped take, or a clean one
+            on_segment(SegmentResult(i, text, seed, np.ones(20, np.int64), fine[:2], fine, audio, 5))
+
+    monkeypatch.setattr(engine, "generate_segments", crafted)
+    project = make(tmp_path, "One line.", best_of=3, options=SHORT.replace(max_duration_s=None))
+    run_project(engine, project)
+    (segment,) = project.segments()
+    run_project(engine, project, reroll=[segment.id])  # the user wants another clean take
+    assert project.segment(segment.id).chosen == 2  # kept, not replaced by the earlier take 1
+    flagged_next[0] = True  # a re-roll whose takes clip: best of 5 retries; the user picks take 1 meanwhile
+    project.update_settings(best_of=5)
+    picks.append(
+        lambda: len(project.segment(segment.id).takes) == 4 and Project.open(project.folder).choose(segment.id, 1)
+    )
+    run_project(engine, project, reroll=[segment.id])
+    final = Project.open(project.folder).segment(segment.id)
+    assert (final.chosen, final.picked) == (1, True)  # the take made while the user picked is not chosen
+    assert len(final.takes) == 5  # and no retry follows the pick (of 5 a re-roll may make)
+
+
 def test_one_run_at_a_time(engine, tmp_path):
     project = make(tmp_path)
     with project.running(), pytest.raises(ProjectBusy):
@@ -272,11 +323,13 @@ def test_damaged_projects_and_hostile_ids_are_refused_clearly(tmp_path):
         store.create("   ", ProjectSettings())
 
 
-def test_the_store_lists_creates_and_deletes_projects(tmp_path):
+def test_the_store_lists_creates_renames_and_deletes_projects(tmp_path):
     store = ProjectStore(tmp_path / "projects")
     one = store.create(TEXT, ProjectSettings(options=SHORT, name="My book"))
     (summary,) = store.list()
     assert (summary.id, summary.name, summary.segments, summary.generated) == (one.folder.name, "My book", 3, 0)
+    one.update_settings(name="The book")
+    assert Project.open(one.folder).name == "The book" and store.list()[0].name == "The book"
     store.delete(summary.id)
     assert store.list() == [] and not one.folder.exists()
 
