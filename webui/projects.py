@@ -30,7 +30,7 @@ from core.projects import (
     run_project,
 )
 from core.projects.run import RunProgress
-from core.projects.store import PENDING, STATUSES, SegmentState
+from core.projects.store import STATUSES, SegmentState
 
 if TYPE_CHECKING:
     from .studio import Job, Studio
@@ -40,14 +40,6 @@ log = logging.getLogger(__name__)
 QUEUED, RUNNING, FINISHED, CANCELLED, FAILED = "queued", "running", "finished", "cancelled", "failed"
 MAX_WAITING_RUNS = 64
 STOP_WAIT_S = 30  # how long delete and a stopping server wait for a cancelled run to let go of its project
-
-
-class PendingSegments(InputError):
-    """An export of a project some of whose segments have no take yet; `segments`: their ids, in order."""
-
-    def __init__(self, message: str, segments: list[str]):
-        super().__init__(message, "segments")
-        self.segments = segments
 
 
 @dataclass
@@ -142,10 +134,12 @@ class ProjectService:
     def delete(self, project_id: str) -> None:
         """Remove a project; its run, if one is waiting or under way, is cancelled first (and waited for)."""
         self.store.folder(project_id)
-        status = self._runs.get(project_id)
+        with self._wake:
+            runs = [s for s in (self._current, *self._waiting, self._runs.get(project_id)) if s is not None]
         self.cancel(project_id)
-        if status is not None:
-            status.done.wait(STOP_WAIT_S)
+        for status in runs:
+            if status.project_id == project_id:
+                status.done.wait(STOP_WAIT_S)
         self.store.delete(project_id)
         with self._wake:
             self._runs.pop(project_id, None)
@@ -154,15 +148,7 @@ class ProjectService:
         self, project_id: str, fmt: str, subtitle_formats: Iterable[str] = ("srt",), chapters: bool = False
     ) -> ExportResult:
         """PendingSegments (which names them) while some segment has no take."""
-        project = self.open(project_id)
-        pending = [s for s in project.states() if s.status == PENDING]
-        if pending:
-            shown = ", ".join(str(s.index + 1) for s in pending[:20]) + (" ..." if len(pending) > 20 else "")
-            raise PendingSegments(
-                f"{len(pending)} segment(s) have no take yet ({shown}): run the project and export when they are done",
-                [s.segment.id for s in pending],
-            )
-        return export_project(project, fmt, tuple(subtitle_formats), chapters)
+        return export_project(self.open(project_id), fmt, tuple(subtitle_formats), chapters)
 
     def export_file(self, project_id: str, export: str, name: str) -> Path:
         """A file of an export (names from a request: plain names only)."""
@@ -226,9 +212,9 @@ class ProjectService:
             status = RunStatus(project_id, tuple(reroll))
             self._runs[project_id] = status
             self._waiting.append(status)
-            project.set_wanted(True)
             self._ensure_worker()
             self._wake.notify()
+        project.set_wanted(True)  # a file write: not while holding the line (another process may hold the file)
         return status
 
     def cancel(self, project_id: str) -> bool:
@@ -262,6 +248,7 @@ class ProjectService:
     def resume(self) -> list[str]:
         """Queue the runs that were asked for and not finished (a server that stopped or died), oldest
         first; a project that cannot run (damaged, a voice gone) is logged and left for the others."""
+        self.store.sweep()  # what killed runs, exports and deletes left
         resumed = []
         for summary in reversed(self.store.list()):
             if not summary.wanted:
@@ -284,8 +271,8 @@ class ProjectService:
         status = current if current is not None and current.project_id == project_id else self._runs.get(project_id)
         if status is not None:
             return status.as_dict()
-        state = QUEUED if wanted else "idle"
-        return {"state": state, "fraction": 0.0, "message": "", "error": None, "takes": 0}
+        message = "Not finished: its last run stopped before the end; generate it to go on" if wanted else ""
+        return {"state": "idle", "fraction": 0.0, "message": message, "error": None, "takes": 0}
 
     def _checked_voices(self, settings: ProjectSettings) -> ProjectSettings:
         """`settings` with each voice checked (VoiceError for one that is not a preset or library voice)

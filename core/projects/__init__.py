@@ -9,7 +9,7 @@ a folder, reviewed, re-rolled one segment at a time and exported (audio, subtitl
 core.projects.store keeps the folder (every write atomic); .run generates; .export joins and writes.
 """
 
-from .export import ExportResult, export_project
+from .export import ExportResult, PendingSegments, export_project
 from .run import RunReport, plan_work, run_project
 from .store import (
     DIALOGUE_MODES,
@@ -25,6 +25,7 @@ from .store import (
 __all__ = [
     "DIALOGUE_MODES",
     "ExportResult",
+    "PendingSegments",
     "Project",
     "ProjectBusy",
     "ProjectSegment",

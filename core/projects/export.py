@@ -26,6 +26,14 @@ from ..subtitles import Cue, subtitles
 from .store import EXPORTS, PENDING, Project, SegmentState
 
 
+class PendingSegments(InputError):
+    """An export of a project some of whose segments have no take yet; `segments`: their ids, in order."""
+
+    def __init__(self, message: str, segments: list[str]):
+        super().__init__(message, "segments")
+        self.segments = segments
+
+
 @dataclass(frozen=True)
 class ExportResult:
     folder: Path
@@ -52,10 +60,13 @@ def export_project(
     for sub in subtitle_formats:
         subtitles([], sub)  # an unknown subtitle format is refused before any audio is written
     states = project.states()
-    pending = [s.index + 1 for s in states if s.status == PENDING]
+    pending = [s for s in states if s.status == PENDING]
     if pending:
-        shown = ", ".join(map(str, pending[:20])) + (" ..." if len(pending) > 20 else "")
-        raise InputError(f"{len(pending)} segment(s) have no take yet ({shown}): generate them first")
+        shown = ", ".join(str(s.index + 1) for s in pending[:20]) + (" ..." if len(pending) > 20 else "")
+        raise PendingSegments(
+            f"{len(pending)} segment(s) have no take yet ({shown}): generate them, then export",
+            [s.segment.id for s in pending],
+        )
     groups = _chapters(project, states) if chapters else [_Chapter(project.name, states)]
     exports = project.folder / EXPORTS
     exports.mkdir(exist_ok=True)

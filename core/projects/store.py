@@ -869,11 +869,6 @@ class ProjectStore:
                     if _stale(export):
                         shutil.rmtree(export, ignore_errors=True)
 
-    def wanted(self) -> list[Project]:
-        """The projects whose run was asked for and has not finished, oldest first (to resume)."""
-        wanted = [s for s in self.list() if s.wanted]
-        return [self.open(s.id) for s in reversed(wanted)]
-
 
 def _stale(path: Path) -> bool:
     try:

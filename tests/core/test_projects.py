@@ -334,6 +334,23 @@ def test_the_store_lists_creates_renames_and_deletes_projects(tmp_path):
     assert store.list() == [] and not one.folder.exists()
 
 
+def test_the_store_sweeps_what_killed_deletes_exports_and_creates_left(tmp_path):
+    store = ProjectStore(tmp_path / "projects")
+    project = store.create(TEXT, ProjectSettings(options=SHORT))
+    deleted = store.root / ".deleted-0badf00d"
+    old_export, new_export = project.folder / "exports" / ".export-1", project.folder / "exports" / ".export-2"
+    half_made = store.root / "20260101-000000_never-finished"
+    for folder in (deleted, old_export, new_export, half_made):
+        folder.mkdir(parents=True)
+        (folder / "some.wav").write_bytes(b"x" * 100)
+    long_ago = time.time() - 2 * 3600
+    for folder in (old_export, half_made):
+        os.utime(folder, (long_ago, long_ago))
+    store.sweep()
+    assert not deleted.exists() and not old_export.exists() and not half_made.exists()
+    assert new_export.exists() and (project.folder / "project.json").exists()  # an export under way, a project
+
+
 RUNNER = """
 import sys
 from pathlib import Path

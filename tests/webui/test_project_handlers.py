@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 
 from core.errors import InputError
-from core.projects import ProjectBusy
+from core.projects import ProjectBusy, ProjectSettings
 from webui.form import form_from_options
 from webui.studio import Studio
 from webui.tabs import projects as tab
@@ -206,5 +206,31 @@ def test_cancel_stops_the_run_keeps_its_takes_and_it_is_not_resumed(studio):
     assert view["run"]["state"] == "cancelled" and "every finished take is kept" in view["run"]["message"]
     done = [s for s in view["segments"] if s["status"] == "done"]
     assert 1 <= len(done) < 8  # stopped within the run, what it made kept
-    assert studio.projects.store.wanted() == []  # a user's cancel is not resumed when the server starts again
+    assert not any(
+        s.wanted for s in studio.projects.store.list()
+    )  # a user's cancel is not resumed when the server starts again
     assert tab.cancel(studio, project_id) == "Nothing of this project is being generated."
+
+
+def test_a_project_left_unfinished_elsewhere_is_idle_not_queued_forever(studio):
+    project = studio.projects.store.create(SCRIPT, ProjectSettings(speakers=dict(VOICES)))
+    project.set_wanted(True)  # as a killed CLI run leaves it: wanted, and run by no one here
+    project_id = project.folder.name
+    run = studio.projects.view(project_id)["run"]
+    assert run["state"] == "idle" and "Not finished" in run["message"]
+    views = tab.open_project(studio, project_id)
+    assert "Not finished" in views[3] and views[4].active is False  # said, and the page's timer does not poll
+
+
+def test_delete_during_a_run_with_a_reroll_waiting_behind_it(studio):
+    text = " ".join(f"Sentence number {n} of a longer text." for n in range(6))
+    _, picker = tab.create(studio, "Long", text, "none", [], "auto", 1, **{**FAST, "max_duration_s": 2.0})
+    project_id = picker.value
+    deadline = time.monotonic() + 120
+    while studio.projects.view(project_id)["run"]["state"] != "running":
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.02)
+    first = studio.projects.view(project_id)["segments"][0]["id"]
+    studio.projects.start(project_id, [first])  # a re-roll queued behind the run under way
+    studio.projects.delete(project_id)  # waits for the run under way, not only the queued one
+    assert studio.projects.list() == []

@@ -34,11 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.audio import AUDIO_FORMATS
 from core.errors import BarkError, InputError, VoiceError
 from core.options import MAX_TEXT_CHARS
-from core.projects import DIALOGUE_MODES, ProjectBusy, ProjectSettings
+from core.projects import DIALOGUE_MODES, PendingSegments, ProjectBusy, ProjectSettings
 from core.projects.store import MAX_BEST_OF
 from core.subtitles import SUBTITLE_FORMATS
 
-from ..projects import PendingSegments, ProjectService
+from ..projects import ProjectService
 from .bodies import OptionFields
 from .routes import ApiError, _options
 
@@ -386,7 +386,7 @@ class ProjectRoutes:
     async def change(self, project_id: str, body: ProjectChanges) -> dict:
         changes = body.model_dump(exclude_unset=True)
         if not changes:
-            raise _error(422, "send at least one of name, voice, speakers, best_of", None)
+            raise ApiError(422, "send at least one of name, voice, speakers, best_of", None)
         if "voice" in changes:
             changes["voice"] = self.api._voice(changes["voice"], "voice")
         if "speakers" in changes:
@@ -414,7 +414,7 @@ class ProjectRoutes:
         if changes.get("voice"):
             changes["voice"] = self.api._voice(changes["voice"], "voice") or None
         if not changes:
-            raise _error(422, "send at least one of text, speaker, voice, section", None)
+            raise ApiError(422, "send at least one of text, speaker, voice, section", None)
         with _project_errors():
             return await run_in_threadpool(lambda: self.service.edit(project_id, segment_id, **changes))
 
@@ -471,10 +471,6 @@ def _export_url(project_id: str, export: str, name: str) -> str:
     return f"/projects/{quote(project_id)}/exports/{quote(export)}/{quote(name)}"
 
 
-def _error(status: int, message: str, field: str | None) -> ApiError:
-    return ApiError(status, message, field)
-
-
 @contextlib.contextmanager
 def _project_errors(not_found: tuple[str, ...] = NOT_FOUND_FIELDS) -> Iterator[None]:
     """The service's errors as statuses: nothing at that path (a project, segment or file) 404, a voice
@@ -483,12 +479,12 @@ def _project_errors(not_found: tuple[str, ...] = NOT_FOUND_FIELDS) -> Iterator[N
     try:
         yield
     except PendingSegments as e:
-        raise _error(409, str(e), e.field) from e
+        raise ApiError(409, str(e), e.field) from e
     except VoiceError as e:
-        raise _error(404, str(e), e.field or "voice") from e
+        raise ApiError(404, str(e), e.field or "voice") from e
     except InputError as e:
-        raise _error(404 if e.field in not_found else 422, str(e), e.field) from e
+        raise ApiError(404 if e.field in not_found else 422, str(e), e.field) from e
     except ProjectBusy as e:
-        raise _error(409, str(e), "project") from e
+        raise ApiError(409, str(e), "project") from e
     except BarkError as e:
-        raise _error(503, str(e), None) from e
+        raise ApiError(503, str(e), None) from e

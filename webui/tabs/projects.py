@@ -18,7 +18,7 @@ import gradio as gr
 from core.errors import BarkError, InputError
 from core.projects import DIALOGUE_MODES, ProjectSettings
 from core.projects.store import MAX_BEST_OF
-from core.script import parse_script
+from core.script import parse_script, script_speakers
 
 from ..form import options_from_form, options_from_some, project_controls
 from ..studio import NO_VOICE, Studio, short_time
@@ -244,7 +244,9 @@ def projects_tab(studio: Studio, formats: list[str]) -> ProjectsTab:
 
 
 def _voice_picker(studio: Studio, label: str, info: str | None, own: bool = False) -> gr.Dropdown:
-    choices = [OWN_VOICE, *studio.voice_choices()] if own else studio.voice_choices()
+    choices = studio.voice_choices()
+    if own:  # a segment speaks in a voice of its own, or its speaker's: "none" would mean the latter
+        choices = [OWN_VOICE, *(c for c in choices if c[1] != NO_VOICE)]
     return gr.Dropdown(
         choices,
         value=OWN_VOICE[1] if own else NO_VOICE,
@@ -301,7 +303,7 @@ def find_speakers(studio: Studio, text: str, dialogue: str, rows: list[list] | N
     except InputError as e:
         return gr.skip(), f"⚠️ {e}"
     given = {str(r[0]).casefold(): str(r[1] or "") for r in rows or [] if r and r[0]}
-    names = list(dict.fromkeys(line.speaker for line in lines if line.speaker is not None))
+    names = script_speakers(lines)
     table = [[n, given.get(n.casefold(), "")] for n in names]
     lacking = [n for n, v in table if not v.strip()]
     if not names:
