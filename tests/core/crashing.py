@@ -11,7 +11,8 @@ matters.
 
 The same for `write_outputs`, in one process: for N = 1, 2, ... a forked child writes one output
 (audio, voice, JSON) into FOLDER/N and dies at its N-th call; prints "N STATUS" for each, until one
-finishes. (The process imports torch but never computes with it, so forking is safe.)
+finishes. `python -m tests.core.crashing projects FOLDER` does the same for a project's writes (a take,
+an inserted segment, its wanted flag). (The process imports torch but never computes with it, so forking is safe.)
 """
 
 from __future__ import annotations
@@ -98,9 +99,46 @@ def crash_outputs(folder: Path) -> None:
     raise SystemExit("write_outputs never finished")
 
 
+def crash_projects(folder: Path) -> None:
+    """For N = 1, 2, ...: a copy of one project (FOLDER/start: two segments, the first with a take) in
+    FOLDER/N, and a forked child that keeps a take of the second segment, inserts a third segment and
+    clears the wanted flag there, dying at its N-th call; prints "N STATUS" for each, until one finishes."""
+    import shutil
+
+    from core.engine import SegmentResult
+    from core.options import GenerationOptions
+    from core.projects import Project, ProjectSettings
+    from core.textsplit import SplitOptions
+
+    options = GenerationOptions(seed=1, split=SplitOptions(goal_length=10, max_length=20))
+    start = Project.create(folder / "start", "First part. Second part.", ProjectSettings(options=options))
+    prompt, audio = make_prompt(1), np.linspace(-0.5, 0.5, 9600, dtype=np.float32)
+    first, second = start.segments()
+    take = SegmentResult(0, first.text, 1, prompt.semantic, prompt.coarse, prompt.fine, audio, 3)
+    start.add_take(first.id, take, None, (), 1.0, None)
+    start.set_wanted(True)
+    for limit in range(1, 400):
+        shutil.copytree(folder / "start", folder / str(limit))
+        project = Project.open(folder / str(limit))
+        pid = os.fork()
+        if pid == 0:
+            die_at(limit)
+            project.add_take(second.id, take, f"{first.id}/1", (), 1.0, None)
+            project.insert(2, "A third part.")
+            project.set_wanted(False)
+            os._exit(0)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        print(limit, status, flush=True)
+        if status == 0:
+            return
+    raise SystemExit("the project's writes never finished")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "outputs":
         crash_outputs(Path(sys.argv[2]))
+    elif sys.argv[1] == "projects":
+        crash_projects(Path(sys.argv[2]))
     else:
         limit, root, op = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
         library = VoiceLibrary(root)

@@ -351,6 +351,37 @@ def test_the_store_sweeps_what_killed_deletes_exports_and_creates_left(tmp_path)
     assert new_export.exists() and (project.folder / "project.json").exists()  # an export under way, a project
 
 
+def test_a_project_killed_at_any_file_system_call_opens_whole_and_loses_no_take(tmp_path):
+    """Kill a project's writes (a take, an inserted segment, the wanted flag) at each file-system call:
+    the project always opens, the finished take is untouched, and each later change is there whole or not."""
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.core.crashing", "projects", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    statuses = dict(line.split() for line in run.stdout.splitlines())
+    assert list(statuses.values())[-1] == "0" and set(list(statuses.values())[:-1]) == {"99"}
+    start = Project.open(tmp_path / "start")
+    first, second = start.segments()
+    kept = {p.name: p.read_bytes() for p in start.folder.glob(f"seg-{first.id}-1.*")}
+    outcomes = set()
+    for limit in statuses:
+        project = Project.open(tmp_path / limit)  # never "damaged"
+        assert {p.name: p.read_bytes() for p in project.folder.glob(f"seg-{first.id}-1.*")} == kept
+        took = project.segment(second.id).chosen_take
+        files = sorted(p.suffix for p in project.folder.glob(f"seg-{second.id}-*.*"))
+        assert files == ([".npz", ".wav"] if took else []), (limit, files)
+        if took:
+            assert len(project.read_take_audio(second.id, 1)) == took.samples
+            assert project.take_prompt(f"{second.id}/1").semantic.size > 0
+        assert len(project.segments()) in (2, 3) and not list(project.folder.glob(".staging-*"))
+        outcomes.add((took is not None, len(project.segments()), project.wanted))
+    assert outcomes == {(False, 2, True), (True, 2, True), (True, 3, True), (True, 3, False)}  # each step whole
+
+
 RUNNER = """
 import sys
 from pathlib import Path
