@@ -44,6 +44,7 @@ from .textsplit import Segment, split_text
 from .voice import VoicePrompt
 
 NO_VOICE_NAMES = ("", "none", "random")
+SEGMENT_STAGES = ("text", "coarse", "fine", "decode")  # what each segment goes through, in order
 MAX_BATCH = 64  # the most segments generated together
 
 
@@ -121,6 +122,12 @@ class Progress:
     total: int  # of a download: its bytes (0: not a download, or its size is unknown)
     count: int = 1  # segments in this step (long texts in stable mode run as a batch)
     detail: str = ""  # of stage load: "Downloading suno/bark/text_2.pt for the text model: 1.2 of 5.4 GB (22%)"
+
+    def fraction(self) -> float:
+        """How much of the whole call (all its segments) is done, 0..1, at this report."""
+        stage = SEGMENT_STAGES.index(self.stage) if self.stage in SEGMENT_STAGES else 0
+        within = (stage + (self.step / self.total if self.total else 1.0)) / len(SEGMENT_STAGES)
+        return (self.segment + self.count * within) / max(self.segments, 1)
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -30,7 +30,7 @@ from cloning import CloneOptions, CloneResult, VoiceCloner
 from cloning.audio import BLOCK_S, prepare, read_audio
 from core.activity import Loading
 from core.constants import SEMANTIC_RATE_HZ
-from core.engine import Engine, GenerationResult, Progress, ProgressCallback, SegmentResult
+from core.engine import SEGMENT_STAGES, Engine, GenerationResult, Progress, ProgressCallback, SegmentResult
 from core.errors import Cancelled, InputError, NameTakenError
 from core.library import VoiceInfo, sanitize_voice_name
 from core.loading import STAGES
@@ -61,7 +61,6 @@ QUIET_CLIP_DBFS = -40.0  # a clip whose RMS is below this was recorded far from 
 
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
 SPEED_SAMPLES = 10  # the last finished generations the speed is measured over
-SEGMENT_STAGES = ("text", "coarse", "fine", "decode")  # what each segment goes through, in order
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ class Job:
         self.started_at = self.started_at or time.monotonic()
         self.progress = p
         if p.stage in SEGMENT_STAGES:
-            self.fraction = progress_fraction(p)
+            self.fraction = p.fraction()
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_at if self.started_at is not None else 0.0
@@ -186,13 +185,6 @@ class Line:
             earlier = self._jobs[: self._jobs.index(job)] if job in self._jobs else jobs
         running = [j for j in jobs if j.started_at is not None]
         return running + [j for j in earlier if j.started_at is None]
-
-
-def progress_fraction(p: Progress) -> float:
-    """How much of a whole generation is done (0..1) at one of the engine's progress reports."""
-    stage = SEGMENT_STAGES.index(p.stage) if p.stage in SEGMENT_STAGES else 0
-    within = (stage + (p.step / p.total if p.total else 1.0)) / len(SEGMENT_STAGES)
-    return (p.segment + p.count * within) / max(p.segments, 1)
 
 
 class Studio:

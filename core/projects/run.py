@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..constants import SAMPLE_RATE
-from ..engine import Engine, Progress, SegmentResult
+from ..engine import SEGMENT_STAGES, Engine, Progress, SegmentResult
 from ..errors import Cancelled, InputError
 from ..qc import check_take
 from ..semantic import max_semantic_tokens
@@ -30,13 +30,12 @@ class RunProgress:
     total: int
     index: int  # 0-based position of the segment at work (the first of a batch)
     step: Progress | None  # the engine's report, within the batch
+    before: int = 0  # takes made before the batch at work
 
     def fraction(self) -> float:
-        within = 0.0
-        if self.step is not None and self.step.total:
-            stage = ("text", "coarse", "fine", "decode").index(self.step.stage) if self.step.stage != "load" else 0
-            within = (stage + self.step.step / self.step.total) / 4 * self.step.count
-        return min(1.0, (self.done + within) / max(self.total, 1))
+        if self.step is None or self.step.stage not in SEGMENT_STAGES:
+            return min(1.0, self.done / max(self.total, 1))
+        return min(1.0, (self.before + self.step.fraction() * self.step.segments) / max(self.total, 1))
 
     def message(self) -> str:
         head = f"Segment {self.index + 1} · {self.done} of {self.total} takes made"
@@ -171,7 +170,7 @@ class _Run:
         before = len(self.report.takes)
 
         def step(p: Progress) -> None:
-            self._tell(state.index, p, len(batch) - (len(self.report.takes) - before))
+            self._tell(state.index, p, len(batch) - (len(self.report.takes) - before), before)
 
         texts = [s.text for s in segments]
         self.engine.generate_segments(texts, seeds, voice, options, step, cancel, allow_paths, on_segment=keep)
@@ -194,10 +193,10 @@ class _Run:
             best = min(candidates, key=lambda t: (len(t.flags), t.number))
             self.project.choose(segment_id, best.number, picked=False)
 
-    def _tell(self, index: int, step: Progress | None, running: int) -> None:
+    def _tell(self, index: int, step: Progress | None, running: int, before: int = 0) -> None:
         if self.progress is not None:
             done = len(self.report.takes)
-            self.progress(RunProgress(done, done + len(self.todo) + running, index, step))
+            self.progress(RunProgress(done, done + len(self.todo) + running, index, step, before))
 
 
 def _next_batch(project: Project, todo: list[str], size: int) -> tuple[list[str], SegmentState]:

@@ -19,7 +19,7 @@ from core.errors import BarkError, Cancelled, InputError
 from ..errors import UNEXPECTED
 from ..form import advanced_controls, options_from_form, simple_controls
 from ..session import Session, Sessions
-from ..studio import NO_VOICE, Estimate, Job, Studio, progress_fraction
+from ..studio import NO_VOICE, Estimate, Job, Studio
 from .handler import handler
 
 EXAMPLES = [
@@ -373,7 +373,7 @@ def _progress(p: Progress) -> tuple[float, str]:
     if p.stage == "load":
         return (p.step / p.total if p.total else 0.0), p.detail
     which = f"{p.segment + 1}" if p.count == 1 else f"{p.segment + 1}–{p.segment + p.count}"
-    return progress_fraction(p), f"Segment {which}/{p.segments} · {p.stage}"
+    return p.fraction(), f"Segment {which}/{p.segments} · {p.stage}"
 
 
 def show_progress(studio: Studio, session: Session) -> tuple[str, dict]:
