@@ -231,130 +231,45 @@ class ProjectRoutes:
     def add_to(self, router: APIRouter) -> None:
         from .routes import error_responses
 
-        add = router.add_api_route
-        common = {"tags": ["projects"]}
         wav = {200: {"content": {"audio/wav": {}}, "description": "The take's audio"}}
         files = {200: {"content": {t: {} for t in sorted(set(FILE_TYPES.values()))}, "description": "The file"}}
-        add(
-            "/projects",
-            self.create,
-            methods=["POST"],
-            status_code=202,
-            summary="Create a long-form project (and queue its run)",
-            response_model=ProjectAccepted,
-            responses=error_responses(400, 404, 411, 413, 422, 503),
-            **common,
-        )
-        add(
-            "/projects",
-            self.list_projects,
-            methods=["GET"],
-            summary="Every project",
-            response_model=ProjectList,
-            **common,
-        )
-        add(
-            "/projects/{project_id}",
-            self.view,
-            methods=["GET"],
-            summary="A project: segments, takes, its run and progress",
-            response_model=ProjectView,
-            responses=error_responses(404),
-            **common,
-        )
-        add(
-            "/projects/{project_id}",
-            self.delete,
-            methods=["DELETE"],
-            status_code=204,
-            summary="Delete a project and all its takes",
-            response_class=Response,
-            responses=error_responses(404, 409),
-            **common,
-        )
-        add(
-            "/projects/{project_id}",
-            self.change,
-            methods=["PATCH"],
-            summary="Change a project's name, voice, speaker voices or best of N",
-            response_model=ProjectView,
-            responses=error_responses(400, 404, 409, 411, 413, 422),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/run",
-            self.run,
-            methods=["POST"],
-            status_code=202,
-            summary="Generate what is missing (resume), and a new take of each segment in `reroll`",
-            response_model=ProjectAccepted,
-            responses=error_responses(400, 404, 411, 413, 422, 503),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/cancel",
-            self.cancel,
-            methods=["POST"],
-            summary="Stop the project's run (finished takes are kept; it is not resumed at the next start)",
-            response_model=ProjectView,
-            responses=error_responses(404, 411, 413),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/segments/{segment_id}",
-            self.edit,
-            methods=["PATCH"],
-            summary="Change a segment's text, speaker, voice or section",
-            response_model=ProjectView,
-            responses=error_responses(400, 404, 411, 413, 422),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/segments/{segment_id}/reroll",
-            self.reroll,
-            methods=["POST"],
-            status_code=202,
-            summary="Queue a new take of a segment (of a new text, if given)",
-            response_model=ProjectAccepted,
-            responses=error_responses(400, 404, 411, 413, 422, 503),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/segments/{segment_id}/take",
-            self.choose,
-            methods=["PUT"],
-            summary="Keep one of a segment's takes",
-            response_model=ProjectView,
-            responses=error_responses(400, 404, 411, 413, 422),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/segments/{segment_id}/takes/{number}",
-            self.take_audio,
-            methods=["GET"],
-            summary="A take's audio (wav)",
-            response_class=Response,
-            responses={**wav, **error_responses(404, 422)},
-            **common,
-        )
-        add(
-            "/projects/{project_id}/export",
-            self.export,
-            methods=["POST"],
-            summary="Export the chosen takes: audio, subtitles, timeline",
-            response_model=ExportAnswer,
-            responses=error_responses(400, 404, 409, 411, 413, 422),
-            **common,
-        )
-        add(
-            "/projects/{project_id}/exports/{export}/{name}",
-            self.export_file,
-            methods=["GET"],
-            summary="A file of an export",
-            response_class=Response,
-            responses={**files, **error_responses(404, 422)},
-            **common,
-        )
+        body = (400, 404, 411, 413, 422)  # what a route with a JSON body may answer
+        project, segment = "/projects/{project_id}", "/projects/{project_id}/segments/{segment_id}"
+        # method, path, handler, status, the answer (a model; or a file's responses), errors, summary
+        routes = [
+            ("POST", "/projects", self.create, 202, ProjectAccepted, (*body, 503),
+             "Create a long-form project (and queue its run)"),
+            ("GET", "/projects", self.list_projects, 200, ProjectList, (), "Every project"),
+            ("GET", project, self.view, 200, ProjectView, (404,), "A project: segments, takes, its run and progress"),
+            ("DELETE", project, self.delete, 204, {}, (404, 409), "Delete a project and all its takes"),
+            ("PATCH", project, self.change, 200, ProjectView, (*body, 409),
+             "Change a project's name, voice, speaker voices or best of N"),
+            ("POST", f"{project}/run", self.run, 202, ProjectAccepted, (*body, 503),
+             "Generate what is missing (resume), and a new take of each segment in `reroll`"),
+            ("POST", f"{project}/cancel", self.cancel, 200, ProjectView, (404, 411, 413),
+             "Stop the project's run (finished takes are kept; it is not resumed at the next start)"),
+            ("PATCH", segment, self.edit, 200, ProjectView, body, "Change a segment's text, speaker, voice or section"),
+            ("POST", f"{segment}/reroll", self.reroll, 202, ProjectAccepted, (*body, 503),
+             "Queue a new take of a segment (of a new text, if given)"),
+            ("PUT", f"{segment}/take", self.choose, 200, ProjectView, body, "Keep one of a segment's takes"),
+            ("GET", f"{segment}/takes/{{number}}", self.take_audio, 200, wav, (404, 422), "A take's audio (wav)"),
+            ("POST", f"{project}/export", self.export, 200, ExportAnswer, (*body, 409),
+             "Export the chosen takes: audio, subtitles, timeline"),
+            ("GET", f"{project}/exports/{{export}}/{{name}}", self.export_file, 200, files, (404, 422),
+             "A file of an export"),
+        ]  # fmt: skip
+        for method, path, handler, status, answer, errors, summary in routes:
+            model = isinstance(answer, type)
+            router.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                status_code=status,
+                summary=summary,
+                tags=["projects"],
+                responses={**({} if model else answer), **error_responses(*sorted(set(errors)))},
+                **({"response_model": answer} if model else {"response_class": Response}),
+            )
 
     # Handlers
 
