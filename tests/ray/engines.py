@@ -1,4 +1,4 @@
-"""Engines for the Serve tests and the bench, loaded by name in the replicas (ClusterSettings.engine_class).
+"""The engine of the Serve tests, loaded by name in the replicas (ClusterSettings.engine_class).
 
 TinyClusterEngine is the real engine on the tiny pack with every segment capped short, on one thread
 (two replicas share the CI machine's two cores), and two hooks a text asks for:
@@ -16,12 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from ray import serve
 
-from core.constants import SAMPLE_RATE
-from core.engine import Engine, GenerationResult, SegmentResult
+from core.engine import Engine
 from core.errors import Cancelled
 from core.options import GenerationOptions
 
@@ -65,21 +63,6 @@ class TinyClusterEngine(Engine):
         if cancel.wait(float(hold[1])):
             _mark(self.marks / "cancelled", _replica())
             raise Cancelled("Generation cancelled.")
-
-
-class FixedLatencyEngine(Engine):
-    """The bench's stand-in: every generation takes LATENCY_S (asleep, no model) and gives silence."""
-
-    LATENCY_S = 0.5
-
-    def generate(self, text, voice=None, options=None, progress=None, cancel=None, allow_paths=True, on_segment=None):
-        options = options or GenerationOptions()
-        time.sleep(self.LATENCY_S)
-        audio = np.zeros(SAMPLE_RATE // 10, dtype=np.float32)
-        segment = SegmentResult(0, text, 0, np.zeros(0, np.int64), np.zeros((2, 0)), np.zeros((8, 0)), audio, 1)
-        if on_segment is not None:
-            on_segment(segment)
-        return GenerationResult(audio, SAMPLE_RATE, 0, text, None, options, (segment,), compute_s=self.LATENCY_S)
 
 
 def _capped(options: GenerationOptions | None) -> GenerationOptions:

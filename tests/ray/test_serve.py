@@ -24,7 +24,17 @@ ray = pytest.importorskip(
 )
 serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install '.[ray]')")
 
-from webui.ray_serve import APP_NAME, GENERATOR, REPLICA_HEADER, ClusterSettings, build_app  # noqa: E402
+from core.options import GenerationOptions  # noqa: E402
+from core.projects import ProjectSettings, ProjectStore, run_project  # noqa: E402
+from webui.ray_serve import (  # noqa: E402
+    APP_NAME,
+    GENERATOR,
+    REPLICA_HEADER,
+    ClusterSettings,
+    RemoteCalls,
+    RemoteEngine,
+    build_app,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "cluster-key"
@@ -38,6 +48,7 @@ QUICK = {"model": "bark", "voice": "none", "response_format": "pcm", "stream": F
 class Cluster:
     url: str
     shared: Path  # the shared folder: prompts/ (the voice library), projects/, and the engines' marks
+    engine: EngineSettings
 
     def client(self, timeout: float = 120) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=AUTH, timeout=timeout)
@@ -69,7 +80,7 @@ def cluster(tiny_models, tmp_path_factory):
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
-        yield Cluster(f"http://127.0.0.1:{port}", shared)
+        yield Cluster(f"http://127.0.0.1:{port}", shared, engine)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -130,6 +141,22 @@ def test_a_voice_cloned_through_one_replica_is_used_through_the_other(cluster, t
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert cloner in {a.headers[REPLICA_HEADER] for a in answers}
     assert len({a.headers[REPLICA_HEADER] for a in answers}) == 2
+
+
+def test_a_projects_segments_are_generated_on_the_replicas_and_kept_by_the_caller(cluster):
+    """What the ingress's project runs do: each batch of segments goes to a replica, each take is
+    written here (on the shared folder) as it arrives."""
+    handle = serve.get_deployment_handle(GENERATOR, app_name=APP_NAME)
+    engine = RemoteEngine(cluster.engine, RemoteCalls(handle, 2))
+    store = ProjectStore(cluster.shared / "projects")
+    options = GenerationOptions(max_duration_s=0.1, seed=1)
+    text = " ".join(f"Sentence number {i} of the project goes on for a while, as a long text does." for i in range(8))
+    project = store.create(text, ProjectSettings(options=options))
+    report = run_project(engine, project, allow_paths=False)
+    states = project.states()
+    assert len(states) >= 2 and len(report.takes) == len(states)
+    assert all(state.segment.takes for state in states)
+    assert engine.calls.stats()["replicas_seen"]
 
 
 def test_a_full_line_answers_503_with_a_measured_retry_after(cluster):
