@@ -38,6 +38,8 @@ import dataclasses
 import importlib
 import logging
 import math
+import os
+import signal
 import tempfile
 import threading
 import time
@@ -87,6 +89,7 @@ class ClusterSettings:
     max_queue: int = DEFAULT_MAX_QUEUE  # Serve's max_queued_requests on the generation deployment, per caller
     projects_dir: Path | None = None
     api_key: str | None = None
+    api_key_env: str | None = None  # or the key from this environment variable of the ingress (a cluster's secret)
     login: tuple[str, str] | None = None
     cors_origins: tuple[str, ...] = ()
     local_only: bool = False
@@ -506,9 +509,10 @@ class ApiIngress:
         studio = Studio(
             engine, None, cloner=RemoteCloner(engine), allow_paths=False, projects_dir=settings.projects_dir
         )
+        api_key = settings.api_key or (os.environ.get(settings.api_key_env) if settings.api_key_env else None)
         self.server = create_server(
             studio,
-            api_key=settings.api_key,
+            api_key=api_key or None,
             login=settings.login,
             cors_origins=list(settings.cors_origins),
             local_only=settings.local_only,
@@ -538,11 +542,6 @@ def app_builder(args: dict) -> Any:
             engine[name] = Path(engine[name])
     if args.get("projects_dir") is not None:
         args["projects_dir"] = Path(args["projects_dir"])
-    key_env = args.pop("api_key_env", None)
-    if key_env:
-        import os
-
-        args["api_key"] = os.environ.get(key_env) or None
     if "login" in args and args["login"] is not None:
         args["login"] = tuple(args["login"])
     if "cors_origins" in args:
@@ -560,11 +559,16 @@ def serve_cluster(settings: ClusterSettings, address: str | None, host: str, por
         runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}}
     ray.init(address=address or None, runtime_env=runtime_env)
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped like Ctrl-C: the app is taken down
     try:
+        serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        serve.delete(APP_NAME)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: shutting down
+        if address:  # a cluster that stays: take the application down, without waiting for it
+            with contextlib.suppress(Exception):
+                serve.delete(APP_NAME, _blocking=False)
+        ray.shutdown()  # a cluster this command started goes with it (serve.shutdown waits 30 s for its controller)
