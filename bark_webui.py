@@ -4,6 +4,7 @@
     python bark_webui.py --listen --auth me:secret --port 8080
     BARK_WEBUI_AUTH=me:secret python bark_webui.py --listen
     python bark_webui.py --api-only --api-key KEY  # the REST API alone
+    python bark_webui.py --api-only --ray --replicas 2  # the REST API from a Ray Serve cluster (pip install ".[ray]")
 
 With --auth or --api-key (or both) every page and route but /health asks for the login or the key:
 the browser asks for it, API clients send `Authorization: Bearer KEY` or HTTP Basic (`curl -u USER:PASS`).
@@ -50,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--api-key", metavar="KEY", help=f"bearer token the API asks for (or set {API_KEY_ENV})")
     api.add_argument("--cors", nargs="*", default=[], metavar="ORIGIN", help="web origins allowed to call the API")
     api.add_argument("--max-queue", type=_count, default=DEFAULT_MAX_QUEUE, metavar="N", help="requests that may wait")
+    cluster = parser.add_argument_group("cluster (Ray Serve: pip install '.[ray]')")
+    cluster.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="serve the REST API (--api-only) from a Ray cluster: a new local one, or the one at ADDRESS",
+    )
+    cluster.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=(1, None),
+        metavar="N|MIN-MAX",
+        help="generation replicas (MIN-MAX: autoscale)",
+    )
+    cluster.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs each replica holds")
     output = parser.add_argument_group("output")
     output.add_argument("--output-dir", type=Path, default=Path("outputs"), metavar="DIR", help="outputs and history")
     output.add_argument("--projects-dir", type=Path, default=Path("projects"), metavar="DIR", help="long-form projects")
@@ -62,6 +79,14 @@ def _count(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more; got {value!r}")
     return int(value)
+
+
+def _replicas(value: str) -> tuple[int, int | None]:
+    """argparse type: "N" (that many replicas) or "MIN-MAX" (autoscaling bounds), each 1 or more."""
+    low, sep, high = value.partition("-")
+    if not low.isdigit() or int(low) < 1 or (sep and (not high.isdigit() or int(high) < int(low))):
+        raise argparse.ArgumentTypeError(f"must be N or MIN-MAX, whole numbers 1 or more; got {value!r}")
+    return int(low), int(high) if sep else None
 
 
 def settings_from_args(args: argparse.Namespace) -> EngineSettings:
@@ -90,7 +115,38 @@ def main(argv: list[str] | None = None) -> int:
     except BarkError as e:
         print(f"bark_webui.py: error: {e}", file=sys.stderr)
         return 2
+    if args.ray is not None:
+        return serve_on_ray(args, engine.settings, auth)
     serve(args, engine, auth)
+    return 0
+
+
+def serve_on_ray(args: argparse.Namespace, settings: EngineSettings, auth: tuple[str, str] | None) -> int:
+    """The REST API as a Ray Serve application (webui.ray_serve), on a new local cluster or at --ray ADDRESS."""
+    if not args.api_only:
+        print("bark_webui.py: error: --ray serves the REST API only; add --api-only", file=sys.stderr)
+        return 2
+    try:
+        from webui.ray_serve import ClusterSettings, serve_cluster
+    except ImportError:
+        print("bark_webui.py: error: --ray needs Ray Serve: pip install '.[ray]'", file=sys.stderr)
+        return 2
+    cluster = ClusterSettings(
+        engine=settings,
+        replicas=args.replicas[0],
+        max_replicas=args.replicas[1],
+        gpus_per_replica=args.gpus_per_replica,
+        max_queue=args.max_queue,
+        projects_dir=args.projects_dir,
+        api_key=api_key_from(args.api_key),
+        login=auth,
+        cors_origins=tuple(args.cors),
+        local_only=not args.listen,
+    )
+    host = "0.0.0.0" if args.listen else "127.0.0.1"
+    where = f"the Ray cluster at {args.ray}" if args.ray else "a new local Ray cluster"
+    print(f"bark_webui.py: the REST API from {where} at http://{host}:{args.port}/ (docs at /docs)", file=sys.stderr)
+    serve_cluster(cluster, args.ray or None, host, args.port)
     return 0
 
 

@@ -27,6 +27,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from core.engine import Engine
 
+from .api.queue import GenerationQueue
 from .api.routes import (
     API_SUMMARY,
     API_TITLE,
@@ -56,18 +57,27 @@ def create_server(
     local_only: bool = False,
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    queue: GenerationQueue | None = None,
 ) -> FastAPI:
     """The API on `studio` (the service the web UI uses too), with the web UI `ui` (create_app on the
     same studio) mounted at "/" if given.
 
     api_key / login: what every route but /health asks for (either will do). local_only: the server
-    listens on this machine only, so it answers only to this machine's names.
+    listens on this machine only, so it answers only to this machine's names. queue: who admits
+    generations (install_api; a cluster passes Serve's admission, webui.ray_serve).
     """
     lifespan = _resume_and_stop(studio)
     app = FastAPI(title=API_TITLE, summary=API_SUMMARY, version=API_VERSION, lifespan=lifespan)
     credentials = Credentials(api_key, login)
     blocks = ui
-    install_api(app, studio, max_queue=max_queue, max_upload_bytes=max_upload_bytes, guarded=credentials.required)
+    install_api(
+        app,
+        studio,
+        max_queue=max_queue,
+        max_upload_bytes=max_upload_bytes,
+        guarded=credentials.required,
+        queue=queue,
+    )
     app.state.close_ui = None
     app.state.stop_work = partial(stop_work, studio, wait_s=0)  # from a signal handler: no waiting
     if blocks is not None:
@@ -86,7 +96,7 @@ def create_server(
         allow_origins=list(cors_origins),
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Seed", "Retry-After", "Content-Disposition"],
+        expose_headers=["X-Seed", "Retry-After", "Content-Disposition", "X-Bark-Replica"],
     )
     return app
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import math
 import threading
 import time
@@ -122,10 +123,13 @@ class Ticket:
         self._queue._started[self] = time.monotonic()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Start fn(*args) in the worker thread (only with the turn)."""
+        """Start fn(*args) in the worker thread (only with the turn), in a copy of the caller's context
+        (so that what the job records in a context variable, like the replica that served it, reaches
+        the request's middleware)."""
         if not self._has_turn:
             raise RuntimeError("submit() before wait_turn()")
-        return asyncio.get_running_loop().run_in_executor(self._queue._executor, fn, *args)
+        context = contextvars.copy_context()
+        return asyncio.get_running_loop().run_in_executor(self._queue._executor, context.run, fn, *args)
 
     async def run(self, fn: Callable[[], T], cancel: threading.Event, request: Request | None = None) -> T:
         """fn() in the worker thread; cancel is set if the client disconnects or this task is cancelled."""

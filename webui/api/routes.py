@@ -122,11 +122,13 @@ def install_api(
     max_queue: int = DEFAULT_MAX_QUEUE,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     guarded: bool = False,
+    queue: GenerationQueue | None = None,
 ) -> BarkApi:
     """Add the API's routes, error handlers and body limits to `app` (before it starts, and before
     mounting anything at "/"). Messages go out through `studio.redact` (what a remote client may read).
-    `guarded`: the server asks for credentials (the schema then says so)."""
-    api = BarkApi(studio, GenerationQueue(max_queue), max_upload_bytes)
+    `guarded`: the server asks for credentials (the schema then says so). `queue`: who admits
+    generations (default: one at a time here, `max_queue` waiting; on a cluster, webui.ray_serve's)."""
+    api = BarkApi(studio, queue if queue is not None else GenerationQueue(max_queue), max_upload_bytes)
     routers = [api.public_router(), api.router(guarded)]
     routes = [route for router in routers for route in router.routes]
     for router in routers:

@@ -1,0 +1,85 @@
+"""The engine of the Serve tests, loaded by name in the replicas (ClusterSettings.engine_class).
+
+TinyClusterEngine is the real engine on the tiny pack with every segment capped short, on one thread
+(two replicas share the CI machine's two cores), and two hooks a text asks for:
+
+- "Hold N: ..." waits N seconds before it generates, having written a file running/<replica>.<time> into
+  the folder beside the voice library (so a test knows which replica holds it, and can kill it); a
+  cancel meanwhile writes cancelled/<replica> and stops it.
+- "Paced: ..." waits PACE_S after each segment (a stream whose segments come apart in time).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import torch
+from ray import serve
+
+from core.engine import Engine
+from core.errors import Cancelled
+from core.options import GenerationOptions
+
+SEGMENT_CAP_S = 0.1
+MAX_SEGMENTS = 3
+PACE_S = 0.6
+HOLD = re.compile(r"Hold (\d+(?:\.\d+)?):")
+
+
+def _replica() -> str:
+    return serve.get_replica_context().replica_id.unique_id
+
+
+class TinyClusterEngine(Engine):
+    def __init__(self, settings):
+        torch.set_num_threads(1)
+        super().__init__(settings)
+        self.marks = Path(settings.prompts_dir).parent
+
+    def plan(self, text, options=None, seed=0):
+        return super().plan(text, options, seed)[:MAX_SEGMENTS]
+
+    def generate(self, text, voice=None, options=None, progress=None, cancel=None, allow_paths=True, on_segment=None):
+        options = _capped(options)
+        cancel = cancel or threading.Event()
+        self._hold(text, cancel)
+        if text.startswith("Paced:"):
+            on_segment = _paced(on_segment)
+        return super().generate(text, voice, options, progress, cancel, allow_paths, on_segment=on_segment)
+
+    def generate_segments(self, texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, **kw):
+        cancel = cancel or threading.Event()
+        self._hold(texts[0], cancel)
+        return super().generate_segments(texts, seeds, voice, _capped(options), progress, cancel, allow_paths, **kw)
+
+    def _hold(self, text: str, cancel: threading.Event) -> None:
+        hold = HOLD.match(text)
+        if hold is None:
+            return
+        _mark(self.marks / "running", _replica())
+        if cancel.wait(float(hold[1])):
+            _mark(self.marks / "cancelled", _replica())
+            raise Cancelled("Generation cancelled.")
+
+
+def _capped(options: GenerationOptions | None) -> GenerationOptions:
+    options = options or GenerationOptions()
+    return options.replace(max_duration_s=min(options.max_duration_s or SEGMENT_CAP_S, SEGMENT_CAP_S))
+
+
+def _paced(on_segment):
+    def paced(segment):
+        if on_segment is not None:
+            on_segment(segment)
+        time.sleep(PACE_S)
+
+    return paced
+
+
+def _mark(folder: Path, replica: str) -> None:
+    """A file named <replica>.<time> in `folder`: one per hold (or cancel)."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{replica}.{time.time_ns()}").touch()

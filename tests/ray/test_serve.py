@@ -1,0 +1,199 @@
+"""The REST API as a Ray Serve application, on a local Ray cluster: one cluster for the module, two
+generation replicas on the tiny pack (tests.ray.engines.TinyClusterEngine), a line of 2 in front."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.engine import EngineSettings
+from tests.ray.engines import PACE_S
+from tests.serving import free_port, wait_until
+
+ray = pytest.importorskip(
+    "ray", reason="Ray is an optional extra (pip install '.[ray]'): the cluster API is not tested"
+)
+serve = pytest.importorskip("ray.serve", reason="Ray Serve is not installed (pip install '.[ray]')")
+
+from core.options import GenerationOptions  # noqa: E402
+from core.projects import ProjectSettings, ProjectStore, run_project  # noqa: E402
+from webui.ray_serve import (  # noqa: E402
+    APP_NAME,
+    GENERATOR,
+    REPLICA_HEADER,
+    ClusterSettings,
+    RemoteCalls,
+    RemoteEngine,
+    build_app,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "cluster-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+THREE_SENTENCES = "First one here. Then the second. And the third."
+ONE_PER_SENTENCE = {"goal_length": 10, "max_length": 20}
+QUICK = {"model": "bark", "voice": "none", "response_format": "pcm", "stream": False}
+
+
+@dataclass
+class Cluster:
+    url: str
+    shared: Path  # the shared folder: prompts/ (the voice library), projects/, and the engines' marks
+    engine: EngineSettings
+
+    def client(self, timeout: float = 120) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=AUTH, timeout=timeout)
+
+    def marked(self, kind: str) -> set[str]:
+        folder = self.shared / kind
+        return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+@pytest.fixture(scope="module")
+def cluster(tiny_models, tmp_path_factory):
+    shared = tmp_path_factory.mktemp("cluster-shared")
+    engine = EngineSettings(models_dir=tiny_models, prompts_dir=shared / "prompts", device="cpu", allow_download=False)
+    settings = ClusterSettings(
+        engine=engine,
+        replicas=2,
+        max_queue=2,
+        projects_dir=shared / "projects",
+        api_key=KEY,
+        engine_class="tests.ray.engines:TinyClusterEngine",
+    )
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
+    try:
+        port = free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.run(build_app(settings), name=APP_NAME, route_prefix="/")
+        yield Cluster(f"http://127.0.0.1:{port}", shared, engine)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def speech(client: httpx.Client, text: str, **body) -> httpx.Response:
+    return client.post("/v1/audio/speech", json={**QUICK, "input": text, "seed": 3, **body})
+
+
+def test_auth_is_asked_for_as_on_one_machine(cluster):
+    with httpx.Client(base_url=cluster.url, timeout=60) as client:
+        assert client.get("/health").status_code == 200
+        refused = speech(client, "Hello.")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "401"
+    with cluster.client() as client:
+        assert client.get("/v1/models").status_code == 200
+
+
+def test_two_replicas_answer_concurrent_requests(cluster):
+    with cluster.client() as client, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: speech(client, f"Hold 1: Hello {i}."), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert len({a.headers[REPLICA_HEADER] for a in answers}) == 2
+    assert all(a.headers["X-Seed"] == "3" and a.content for a in answers)
+
+
+def test_a_stream_arrives_segment_by_segment_in_order(cluster):
+    body = {"seed": 4, "split": ONE_PER_SENTENCE}
+    text = f"Paced: {THREE_SENTENCES}"
+    with cluster.client() as client:
+        arrivals, chunks = [], []
+        with client.stream(
+            "POST", "/v1/audio/speech", json={**QUICK, "input": text, **body, "stream": True}
+        ) as response:
+            assert response.status_code == 200 and response.headers[REPLICA_HEADER]
+            for chunk in response.iter_raw():
+                arrivals.append(time.monotonic())
+                chunks.append(chunk)
+        whole = speech(client, text, **body)
+    assert whole.status_code == 200
+    assert b"".join(chunks) == whole.content  # the same samples, segment after segment in order
+    assert arrivals[-1] - arrivals[0] > 1.5 * PACE_S  # the first segment came while the others were made
+
+
+def test_a_voice_cloned_through_one_replica_is_used_through_the_other(cluster, tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * 16_000) / 16_000
+    clip = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * rng.standard_normal(t.size))).astype(np.float32)
+    data = io.BytesIO()
+    sf.write(data, clip, 16_000, format="WAV")
+    with cluster.client() as client:
+        cloned = client.post("/voices", files={"file": ("me.wav", data.getvalue())}, data={"name": "shared-me"})
+        assert cloned.status_code == 201, cloned.text
+        cloner = cloned.headers[REPLICA_HEADER]
+        assert "shared-me" in {v["name"] for v in client.get("/voices").json()["voices"]}  # the ingress reads it
+        with ThreadPoolExecutor(2) as pool:  # two at once: one of them goes to the other replica
+            answers = list(pool.map(lambda i: speech(client, f"Hold 1: Mine {i}.", voice="shared-me"), range(2)))
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert cloner in {a.headers[REPLICA_HEADER] for a in answers}
+    assert len({a.headers[REPLICA_HEADER] for a in answers}) == 2
+
+
+def test_a_projects_segments_are_generated_on_the_replicas_and_kept_by_the_caller(cluster):
+    """What the ingress's project runs do: each batch of segments goes to a replica, each take is
+    written here (on the shared folder) as it arrives."""
+    handle = serve.get_deployment_handle(GENERATOR, app_name=APP_NAME)
+    engine = RemoteEngine(cluster.engine, RemoteCalls(handle, 2))
+    store = ProjectStore(cluster.shared / "projects")
+    options = GenerationOptions(max_duration_s=0.1, seed=1)
+    text = " ".join(f"Sentence number {i} of the project goes on for a while, as a long text does." for i in range(8))
+    project = store.create(text, ProjectSettings(options=options))
+    report = run_project(engine, project, allow_paths=False)
+    states = project.states()
+    assert len(states) >= 2 and len(report.takes) == len(states)
+    assert all(state.segment.takes for state in states)
+    assert engine.calls.stats()["replicas_seen"]
+
+
+def test_a_full_line_answers_503_with_a_measured_retry_after(cluster):
+    """Two replicas run one each and the line holds 2: of 8 at once, some are turned away at once."""
+    with cluster.client() as client, ThreadPoolExecutor(8) as pool:
+        started = time.monotonic()
+        answers = list(pool.map(lambda i: speech(client, f"Hold 2: Busy {i}."), range(8)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(200) >= 4 and statuses.count(503) >= 1, statuses
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.json()["error"]["code"] == "503"
+    assert 1 <= int(busy.headers["Retry-After"]) <= 600
+    assert time.monotonic() - started < 60
+
+
+def test_a_client_that_leaves_cancels_the_replicas_generation(cluster):
+    before = cluster.marked("cancelled")
+    with cluster.client(timeout=1.5) as client, pytest.raises(httpx.ReadTimeout):
+        speech(client, "Hold 20: Nobody waits for this.")
+    wait_until(lambda: cluster.marked("cancelled") - before, timeout=15)
+
+
+def test_killing_a_replica_mid_request_retries_it_and_serve_restarts_the_replica(cluster):
+    before = cluster.marked("running")
+    with cluster.client() as client, ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(speech, client, "Hold 4: A long one.")
+        wait_until(lambda: cluster.marked("running") - before, timeout=30)
+        (mark,) = cluster.marked("running") - before
+        victim = mark.split(".")[0]
+        ray.kill(ray.get_actor(f"SERVE_REPLICA::{APP_NAME}#{GENERATOR}#{victim}", namespace="serve"), no_restart=True)
+        answer = pending.result(timeout=60)  # never hangs
+        assert answer.status_code == 200, answer.text
+        assert answer.headers[REPLICA_HEADER] != victim  # tried again on the other replica
+        assert speech(client, "Still here.").status_code == 200
+
+    def restarted() -> bool:
+        replicas = serve.status().applications[APP_NAME].deployments[GENERATOR].replica_states
+        return replicas.get("RUNNING", 0) == 2
+
+    wait_until(restarted, timeout=90)
