@@ -86,17 +86,24 @@ def crash_outputs(folder: Path) -> None:
     prompt, audio = make_prompt(1), np.linspace(-0.5, 0.5, 9600, dtype=np.float32)
     segment = SegmentResult(0, "Hello.", 1, prompt.semantic, prompt.coarse, prompt.fine, audio, 3)
     result = GenerationResult(audio, 24_000, 1, "Hello.", None, GenerationOptions(), (segment,))
-    for limit in range(1, 200):
+    kill_at_each_call(lambda limit: write_outputs(result, engine, folder / str(limit), "wav", save_voice=True))
+
+
+def kill_at_each_call(work, prepare=lambda limit: None, most: int = 400) -> None:
+    """For N = 1, 2, ...: prepare(N) here, then work(N) in a forked child that dies at its N-th call;
+    prints "N STATUS" for each, until work finishes."""
+    for limit in range(1, most):
+        prepare(limit)
         pid = os.fork()
         if pid == 0:
             die_at(limit)
-            write_outputs(result, engine, folder / str(limit), "wav", save_voice=True)
+            work(limit)
             os._exit(0)
         status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
         print(limit, status, flush=True)
         if status == 0:
             return
-    raise SystemExit("write_outputs never finished")
+    raise SystemExit(f"{work} never finished")
 
 
 def crash_projects(folder: Path) -> None:
@@ -117,21 +124,19 @@ def crash_projects(folder: Path) -> None:
     take = SegmentResult(0, first.text, 1, prompt.semantic, prompt.coarse, prompt.fine, audio, 3)
     start.add_take(first.id, take, None, (), 1.0, None)
     start.set_wanted(True)
-    for limit in range(1, 400):
+    opened = {}
+
+    def prepare(limit: int) -> None:
         shutil.copytree(folder / "start", folder / str(limit))
-        project = Project.open(folder / str(limit))
-        pid = os.fork()
-        if pid == 0:
-            die_at(limit)
-            project.add_take(second.id, take, f"{first.id}/1", (), 1.0, None)
-            project.insert(2, "A third part.")
-            project.set_wanted(False)
-            os._exit(0)
-        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        print(limit, status, flush=True)
-        if status == 0:
-            return
-    raise SystemExit("the project's writes never finished")
+        opened[limit] = Project.open(folder / str(limit))
+
+    def work(limit: int) -> None:
+        project = opened[limit]
+        project.add_take(second.id, take, f"{first.id}/1", (), 1.0, None)
+        project.insert(2, "A third part.")
+        project.set_wanted(False)
+
+    kill_at_each_call(work, prepare)
 
 
 if __name__ == "__main__":
