@@ -159,6 +159,23 @@ def test_a_projects_segments_are_generated_on_the_replicas_and_kept_by_the_calle
     assert engine.calls.stats()["replicas_seen"]
 
 
+def test_the_project_routes_work_on_the_cluster_as_on_one_machine(cluster):
+    """A client creates a project (202), polls it until its run ends, and exports it with subtitles."""
+    body = {"text": THREE_SENTENCES, "voice": "none", "max_duration_s": 0.1, "seed": 1, "split": ONE_PER_SENTENCE}
+    with cluster.client() as client:
+        made = client.post("/projects", json=body)
+        assert made.status_code == 202, made.text
+        url, deadline = made.json()["url"], time.monotonic() + 120
+        while (view := client.get(url).json())["run"]["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, view["run"]
+            time.sleep(0.1)
+        assert view["run"]["state"] == "finished" and view["counts"]["done"] == 3, view["run"]
+        export = client.post(f"{url}/export", json={"format": "wav", "subtitles": ["srt"]})
+        assert export.status_code == 200, export.text
+        srt = next(f for f in export.json()["files"] if f["kind"] == "subtitles")
+        assert client.get(srt["url"]).text.count(" --> ") == 3
+
+
 def test_a_full_line_answers_503_with_a_measured_retry_after(cluster):
     """Two replicas run one each and the line holds 2: of 8 at once, some are turned away at once."""
     with cluster.client() as client, ThreadPoolExecutor(8) as pool:
