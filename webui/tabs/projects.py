@@ -59,7 +59,53 @@ class ProjectsTab:
 
 def projects_tab(studio: Studio, formats: list[str]) -> ProjectsTab:
     listed = studio.projects.list()
-    with gr.Accordion("New project", open=not listed, elem_id="project-new"):
+    new = _new_project_form(studio, open_=not listed)
+    shelf = _project_list(listed)
+    status = gr.Markdown(elem_id="project-status")
+    with gr.Column(visible=False, elem_id="project-open") as content:
+        project = _project_view()
+        seg = _segment_panel(studio)
+        with gr.Accordion("Voices of the speakers", open=False):
+            project_speakers = _speakers_table("project-speakers")
+            speakers_button = gr.Button("Save the voices")
+        out = _export_panel(formats)
+        removal = _confirmed("Delete the project…", "project-delete", "project, all its takes and exports")
+    opened = [content, *project.views, seg.segment, project_speakers]
+    details = [seg.take, seg.text, seg.voice, seg.speaker, seg.section, seg.shown_takes]
+    wire = _Wiring(studio, status, [*opened, *details])
+    refresh = handler(show_list, studio)
+    list_views = [shelf.table, shelf.picker, shelf.listed_ids]
+    _wire_list_and_new(wire, shelf, new, refresh, list_views, opened, details)
+    _wire_project(wire, shelf.picker, project, seg, details)
+    _wire_segment(wire, shelf.picker, seg)
+    wire(speakers_button, save_speakers, [shelf.picker, project_speakers])
+    export_inputs = [shelf.picker, out.format, out.subtitles, out.chapters]
+    wire(out.button, export, export_inputs, [out.files], api_name="export_project")
+    _wire_confirmed(wire, removal, handler(ask_project, studio), [shelf.picker])
+    deleted = wire(removal.confirm, delete_project, [shelf.picker], [shelf.picker, content, removal.row])
+    deleted.success(refresh, None, list_views, **PRIVATE)
+    return ProjectsTab(shelf.picker, list_views, refresh)
+
+
+# The layout
+
+
+@dataclass
+class _NewProjectForm:
+    name: gr.Textbox
+    text: gr.Textbox
+    voice: gr.Dropdown
+    dialogue: gr.Radio
+    speakers: gr.Dataframe
+    find: gr.Button
+    speakers_note: gr.Markdown
+    best_of: gr.Slider
+    controls: dict[str, gr.components.Component]  # the generation options (webui.form.project_controls)
+    create: gr.Button
+
+
+def _new_project_form(studio: Studio, open_: bool) -> _NewProjectForm:
+    with gr.Accordion("New project", open=open_, elem_id="project-new"):
         with gr.Row():
             with gr.Column(scale=3):
                 name = gr.Textbox(label="Name", placeholder="e.g. Chapter one", elem_id="project-name")
@@ -75,14 +121,27 @@ def projects_tab(studio: Studio, formats: list[str]) -> ProjectsTab:
                 )
                 speakers = _speakers_table("new-project-speakers")
                 with gr.Row():
-                    find_button = gr.Button("Find speakers", size="sm")
+                    find = gr.Button("Find speakers", size="sm")
                 speakers_note = gr.Markdown(elem_id="project-speakers-note")
                 best_of = gr.Slider(
                     1, MAX_BEST_OF, value=1, step=1, label="Best of", info="takes a flagged segment gets at most"
                 )
         with gr.Accordion("Options", open=False):
             controls = project_controls()
-        create_button = gr.Button("Create & generate", variant="primary", elem_id="project-create")
+        create = gr.Button("Create & generate", variant="primary", elem_id="project-create")
+    return _NewProjectForm(name, text, voice, dialogue, speakers, find, speakers_note, best_of, controls, create)
+
+
+@dataclass
+class _ProjectList:
+    empty: gr.Column
+    picker: gr.Dropdown  # the open project: its id
+    refresh: gr.Button
+    table: gr.Dataframe
+    listed_ids: gr.State
+
+
+def _project_list(listed: list[dict]) -> _ProjectList:
     with gr.Column(visible=not listed) as empty:
         gr.Markdown(EMPTY)
     with gr.Row():
@@ -94,153 +153,227 @@ def projects_tab(studio: Studio, formats: list[str]) -> ProjectsTab:
             allow_custom_value=True,  # projects made after this page was built; ids are checked
             elem_id="project-picker",
         )
-        refresh_button = gr.Button("Refresh", scale=1)
+        refresh = gr.Button("Refresh", scale=1)
     table = gr.Dataframe(
         _project_rows(listed), headers=LIST_HEADERS, label="Projects", interactive=False, elem_id="projects-table"
     )
-    listed_ids = gr.State([p["id"] for p in listed])
-    status = gr.Markdown(elem_id="project-status")
-    with gr.Column(visible=False, elem_id="project-open") as content:
-        header = gr.Markdown(elem_id="project-header")
+    return _ProjectList(empty, picker, refresh, table, gr.State([p["id"] for p in listed]))
+
+
+@dataclass
+class _ProjectView:
+    """The open project's header, run and segments (`views`: what every action refreshes, in order)."""
+
+    header: gr.Markdown
+    progress: gr.HTML
+    cancel: gr.Button
+    ticks: gr.Timer
+    segments: gr.Dataframe
+    segment_ids: gr.State
+    generate: gr.Button
+    which: gr.Dropdown
+    reroll_all: gr.Button
+
+    @property
+    def views(self) -> list:
+        return [self.header, self.progress, self.ticks, self.segments, self.segment_ids]
+
+
+def _project_view() -> _ProjectView:
+    header = gr.Markdown(elem_id="project-header")
+    with gr.Row():
+        progress = gr.HTML("", elem_id="project-progress")
+        cancel = gr.Button("Cancel", variant="stop", scale=0, elem_id="project-cancel")
+    ticks = gr.Timer(POLL_S, active=False)
+    segments = gr.Dataframe(
+        headers=SEGMENT_HEADERS,
+        label="Segments",
+        interactive=False,
+        wrap=True,
+        column_widths=["6%", "12%", "12%", "10%", "15%", "45%"],
+        elem_id="project-segments",
+    )
+    segment_ids = gr.State([])
+    with gr.Row():
+        generate = gr.Button("Generate what is missing", elem_id="project-generate")
+        which = gr.Dropdown([(v, k) for k, v in REROLL_ALL.items()], value="flagged", show_label=False, scale=2)
+        reroll_all = gr.Button("Re-roll all that are…", elem_id="project-reroll-all")
+    return _ProjectView(header, progress, cancel, ticks, segments, segment_ids, generate, which, reroll_all)
+
+
+@dataclass
+class _Confirmed:
+    """A button that asks before it acts: the row with the question, Yes and Keep."""
+
+    ask: gr.Button
+    row: gr.Row
+    confirm: gr.Button
+    keep: gr.Button
+
+
+def _confirmed(label: str, elem_id: str, what: str) -> _Confirmed:
+    with gr.Row():
+        ask = gr.Button(label, variant="stop", elem_id=elem_id)
+    with gr.Row(visible=False) as row:
+        gr.Markdown(f"Delete this {what}? This cannot be undone.")
+        confirm = gr.Button("Yes, delete it", variant="stop", elem_id=f"{elem_id}-yes")
+        keep = gr.Button("Keep it")
+    return _Confirmed(ask, row, confirm, keep)
+
+
+@dataclass
+class _SegmentPanel:
+    segment: gr.Dropdown  # the open segment: its id
+    take: gr.Dropdown
+    pick: gr.Button
+    audio: gr.Audio
+    text: gr.Textbox
+    voice: gr.Dropdown
+    speaker: gr.Textbox
+    section: gr.Textbox
+    shown_takes: gr.State  # how many takes the take picker shows: a new one is shown when it comes
+    reroll: gr.Button
+    save: gr.Button
+    insert: gr.Button
+    split: gr.Button
+    merge: gr.Button
+    insert_row: gr.Row
+    new_text: gr.Textbox
+    insert_confirm: gr.Button
+    removal: _Confirmed
+
+
+def _segment_panel(studio: Studio) -> _SegmentPanel:
+    with gr.Group():
+        segment = gr.Dropdown([], value=None, label="Segment", elem_id="project-segment")
         with gr.Row():
-            progress = gr.HTML("", elem_id="project-progress")
-            cancel_button = gr.Button("Cancel", variant="stop", scale=0, elem_id="project-cancel")
-        ticks = gr.Timer(POLL_S, active=False)
-        segments = gr.Dataframe(
-            headers=SEGMENT_HEADERS,
-            label="Segments",
-            interactive=False,
-            wrap=True,
-            column_widths=["6%", "12%", "12%", "10%", "15%", "45%"],
-            elem_id="project-segments",
+            take = gr.Dropdown([], value=None, label="Take", scale=2, elem_id="project-take")
+            pick = gr.Button("Keep this take", scale=1, elem_id="project-pick")
+        audio = gr.Audio(label="Take", interactive=False, buttons=["download"], elem_id="project-take-audio")
+        text = gr.Textbox(
+            lines=2,
+            label="Text",
+            info=f"edit it and re-roll; or put a {SPLIT_MARK} where it should be split",
+            elem_id="project-segment-text",
         )
-        segment_ids = gr.State([])
-        shown_takes = gr.State(0)  # how many takes the take picker shows: a new one is shown when it comes
         with gr.Row():
-            generate_button = gr.Button("Generate what is missing", elem_id="project-generate")
-            which = gr.Dropdown([(v, k) for k, v in REROLL_ALL.items()], value="flagged", show_label=False, scale=2)
-            reroll_all_button = gr.Button("Re-roll all that are…", elem_id="project-reroll-all")
-        with gr.Group():
-            segment = gr.Dropdown([], value=None, label="Segment", elem_id="project-segment")
-            with gr.Row():
-                take = gr.Dropdown([], value=None, label="Take", scale=2, elem_id="project-take")
-                pick_button = gr.Button("Keep this take", scale=1, elem_id="project-pick")
-            take_audio = gr.Audio(label="Take", interactive=False, buttons=["download"], elem_id="project-take-audio")
-            segment_text = gr.Textbox(
-                lines=2,
-                label="Text",
-                info=f"edit it and re-roll; or put a {SPLIT_MARK} where it should be split",
-                elem_id="project-segment-text",
-            )
-            with gr.Row():
-                segment_voice = _voice_picker(studio, "Voice of this segment", None, own=True)
-                segment_speaker = gr.Textbox(label="Speaker", elem_id="project-segment-speaker")
-                segment_section = gr.Textbox(label="Starts the chapter", elem_id="project-segment-section")
-            with gr.Row():
-                reroll_button = gr.Button("Re-roll", variant="primary", elem_id="project-reroll")
-                save_button = gr.Button("Save changes", elem_id="project-save")
-                insert_button = gr.Button("Insert a segment after it…", elem_id="project-insert")
-                split_button = gr.Button(f"Split at {SPLIT_MARK}", elem_id="project-split")
-                merge_button = gr.Button("Merge with the next", elem_id="project-merge")
-                delete_segment_button = gr.Button("Delete…", variant="stop", elem_id="project-delete-segment")
-            with gr.Row(visible=False) as insert_row:
-                new_text = gr.Textbox(label="The new segment's text", scale=3, elem_id="project-insert-text")
-                insert_confirm = gr.Button("Insert it", scale=1, elem_id="project-insert-yes")
-            with gr.Row(visible=False) as delete_segment_row:
-                gr.Markdown("Delete this segment and its takes? This cannot be undone.")
-                delete_segment_confirm = gr.Button(
-                    "Yes, delete it", variant="stop", elem_id="project-delete-segment-yes"
-                )
-                delete_segment_keep = gr.Button("Keep it")
-        with gr.Accordion("Voices of the speakers", open=False):
-            project_speakers = _speakers_table("project-speakers")
-            speakers_button = gr.Button("Save the voices")
-        with gr.Group():
-            with gr.Row():
-                export_format = gr.Dropdown(formats, value=formats[0], label="Audio format", elem_id="project-format")
-                export_subtitles = gr.CheckboxGroup(
-                    ["srt", "vtt"], value=["srt"], label="Subtitles", elem_id="project-subtitles"
-                )
-                export_chapters = gr.Checkbox(False, label="One file per chapter", elem_id="project-chapters")
-            export_button = gr.Button("Export", variant="primary", elem_id="project-export")
-            files = gr.File(label="Exported files", file_count="multiple", interactive=False, elem_id="project-files")
+            voice = _voice_picker(studio, "Voice of this segment", None, own=True)
+            speaker = gr.Textbox(label="Speaker", elem_id="project-segment-speaker")
+            section = gr.Textbox(label="Starts the chapter", elem_id="project-segment-section")
         with gr.Row():
-            delete_button = gr.Button("Delete the project…", variant="stop", elem_id="project-delete")
-        with gr.Row(visible=False) as delete_row:
-            gr.Markdown("Delete this project, all its takes and exports? This cannot be undone.")
-            delete_confirm = gr.Button("Yes, delete it", variant="stop", elem_id="project-delete-yes")
-            delete_keep = gr.Button("Keep it")
+            reroll = gr.Button("Re-roll", variant="primary", elem_id="project-reroll")
+            save = gr.Button("Save changes", elem_id="project-save")
+            insert = gr.Button("Insert a segment after it…", elem_id="project-insert")
+            split_ = gr.Button(f"Split at {SPLIT_MARK}", elem_id="project-split")
+            merge_ = gr.Button("Merge with the next", elem_id="project-merge")
+        with gr.Row(visible=False) as insert_row:
+            new_text = gr.Textbox(label="The new segment's text", scale=3, elem_id="project-insert-text")
+            insert_confirm = gr.Button("Insert it", scale=1, elem_id="project-insert-yes")
+        removal = _confirmed("Delete…", "project-delete-segment", "segment and its takes")
+    return _SegmentPanel(
+        segment, take, pick, audio, text, voice, speaker, section, gr.State(0), reroll, save, insert, split_, merge_,
+        insert_row, new_text, insert_confirm, removal,
+    )  # fmt: skip
 
-    list_views = [table, picker, listed_ids]
-    opened = [content, header, progress, ticks, segments, segment_ids, segment, project_speakers]
-    details = [take, segment_text, segment_voice, segment_speaker, segment_section, shown_takes]
-    views = [*opened, *details]  # every action's outputs after the status line
-    refresh = handler(show_list, studio)
 
-    def wire(button, fn, inputs, outputs=views, **extra):
-        n = 1 + len(outputs)
+@dataclass
+class _ExportPanel:
+    format: gr.Dropdown
+    subtitles: gr.CheckboxGroup
+    chapters: gr.Checkbox
+    button: gr.Button
+    files: gr.File
+
+
+def _export_panel(formats: list[str]) -> _ExportPanel:
+    with gr.Group():
+        with gr.Row():
+            fmt = gr.Dropdown(formats, value=formats[0], label="Audio format", elem_id="project-format")
+            subtitles = gr.CheckboxGroup(["srt", "vtt"], value=["srt"], label="Subtitles", elem_id="project-subtitles")
+            chapters = gr.Checkbox(False, label="One file per chapter", elem_id="project-chapters")
+        button = gr.Button("Export", variant="primary", elem_id="project-export")
+        files = gr.File(label="Exported files", file_count="multiple", interactive=False, elem_id="project-files")
+    return _ExportPanel(fmt, subtitles, chapters, button, files)
+
+
+# The wiring
+
+
+@dataclass
+class _Wiring:
+    """Connects a button to an action whose outputs are the status line and (by default) every view."""
+
+    studio: Studio
+    status: gr.Markdown
+    views: list
+
+    def __call__(self, button, fn, inputs, outputs=None, **extra):
+        outputs = self.views if outputs is None else outputs
         if "api_name" not in extra:
             extra["api_visibility"] = "private"
-        return button.click(handler(said(fn, n), studio), inputs, [status, *outputs], **extra)
+        return button.click(handler(said(fn, 1 + len(outputs)), self.studio), inputs, [self.status, *outputs], **extra)
 
-    refresh_button.click(refresh, None, list_views, api_name="projects")
-    listed_ids.change(lambda ids: gr.Column(visible=not ids), listed_ids, empty, **PRIVATE)
-    table.select(pick_row, listed_ids, picker, **PRIVATE)
-    picker.change(handler(said(open_project, 1 + len(views)), studio), picker, [status, *views], **PRIVATE)
-    ticks.tick(
-        handler(poll, studio),
-        [picker, segment, take, shown_takes],
-        [progress, ticks, header, segments, segment_ids, take, shown_takes],
-        **PRIVATE,
-    )
+
+def _wire_list_and_new(wire, shelf, new, refresh, list_views, opened, details) -> None:
+    studio, status = wire.studio, wire.status
+    shelf.refresh.click(refresh, None, list_views, api_name="projects")
+    shelf.listed_ids.change(lambda ids: gr.Column(visible=not ids), shelf.listed_ids, shelf.empty, **PRIVATE)
+    shelf.table.select(pick_row, shelf.listed_ids, shelf.picker, **PRIVATE)
+    views = [*opened, *details]
+    shelf.picker.change(handler(said(open_project, 1 + len(views)), studio), shelf.picker, [status, *views], **PRIVATE)
     find = handler(find_speakers, studio)
-    for event in (find_button.click, text.change, dialogue.change, speakers.input):
-        event(find, [text, dialogue, speakers], [speakers, speakers_note], **PRIVATE)
-    random_seed, seed = controls["random_seed"], controls["seed"]
+    for event in (new.find.click, new.text.change, new.dialogue.change, new.speakers.input):
+        event(find, [new.text, new.dialogue, new.speakers], [new.speakers, new.speakers_note], **PRIVATE)
+    random_seed, seed = new.controls["random_seed"], new.controls["seed"]
     random_seed.change(lambda random: gr.Number(visible=not random), random_seed, seed, **PRIVATE)
-    created = create_button.click(
+    created = new.create.click(
         handler(said(create, 2), studio),
-        [name, text, voice, speakers, dialogue, best_of],
-        [status, picker],
-        inputs_kwargs=controls,
+        [new.name, new.text, new.voice, new.speakers, new.dialogue, new.best_of],
+        [status, shelf.picker],
+        inputs_kwargs=new.controls,
         api_name="create_project",
     )
     created.success(refresh, None, list_views, **PRIVATE)
-    cancel_button.click(handler(said(cancel, 1), studio), picker, status, api_name="cancel_project")
-    segments.select(pick_row, segment_ids, segment, **PRIVATE)
-    segment.change(
-        handler(said(show_segment, 1 + len(details)), studio), [picker, segment], [status, *details], **PRIVATE
+
+
+def _wire_project(wire, picker, project: _ProjectView, seg: _SegmentPanel, details: list) -> None:
+    studio = wire.studio
+    project.ticks.tick(
+        handler(poll, studio),
+        [picker, seg.segment, seg.take, seg.shown_takes],
+        [project.progress, project.ticks, project.header, project.segments, project.segment_ids, seg.take,
+         seg.shown_takes],
+        **PRIVATE,
+    )  # fmt: skip
+    project.cancel.click(handler(said(cancel, 1), studio), picker, wire.status, api_name="cancel_project")
+    project.segments.select(pick_row, project.segment_ids, seg.segment, **PRIVATE)
+    seg.segment.change(
+        handler(said(show_segment, 1 + len(details)), studio), [picker, seg.segment], [wire.status, *details], **PRIVATE
     )
-    take.change(handler(play, studio), [picker, segment, take], take_audio, **PRIVATE)
-    wire(generate_button, start, [picker])
-    wire(reroll_all_button, reroll_all, [picker, which])
-    wire(reroll_button, reroll, [picker, segment, segment_text], api_name="reroll_segment")
-    wire(pick_button, pick, [picker, segment, take], api_name="pick_take")
-    wire(save_button, save_segment, [picker, segment, segment_text, segment_voice, segment_speaker, segment_section])
-    insert_button.click(lambda: gr.Row(visible=True), None, insert_row, **PRIVATE)
-    wire(insert_confirm, insert_after, [picker, segment, new_text]).success(
-        lambda: (gr.Row(visible=False), ""), None, [insert_row, new_text], **PRIVATE
+    wire(project.generate, start, [picker])
+    wire(project.reroll_all, reroll_all, [picker, project.which])
+
+
+def _wire_segment(wire, picker, seg: _SegmentPanel) -> None:
+    seg.take.change(handler(play, wire.studio), [picker, seg.segment, seg.take], seg.audio, **PRIVATE)
+    wire(seg.reroll, reroll, [picker, seg.segment, seg.text], api_name="reroll_segment")
+    wire(seg.pick, pick, [picker, seg.segment, seg.take], api_name="pick_take")
+    wire(seg.save, save_segment, [picker, seg.segment, seg.text, seg.voice, seg.speaker, seg.section])
+    seg.insert.click(lambda: gr.Row(visible=True), None, seg.insert_row, **PRIVATE)
+    wire(seg.insert_confirm, insert_after, [picker, seg.segment, seg.new_text]).success(
+        lambda: (gr.Row(visible=False), ""), None, [seg.insert_row, seg.new_text], **PRIVATE
     )
-    wire(split_button, split, [picker, segment, segment_text])
-    wire(merge_button, merge, [picker, segment])
-    delete_segment_button.click(handler(ask_segment, studio), [picker, segment], delete_segment_row, **PRIVATE)
-    delete_segment_keep.click(lambda: gr.Row(visible=False), None, delete_segment_row, **PRIVATE)
-    wire(delete_segment_confirm, delete_segment, [picker, segment]).success(
-        lambda: gr.Row(visible=False), None, delete_segment_row, **PRIVATE
+    wire(seg.split, split, [picker, seg.segment, seg.text])
+    wire(seg.merge, merge, [picker, seg.segment])
+    _wire_confirmed(wire, seg.removal, handler(ask_segment, wire.studio), [picker, seg.segment])
+    wire(seg.removal.confirm, delete_segment, [picker, seg.segment]).success(
+        lambda: gr.Row(visible=False), None, seg.removal.row, **PRIVATE
     )
-    wire(speakers_button, save_speakers, [picker, project_speakers])
-    wire(
-        export_button,
-        export,
-        [picker, export_format, export_subtitles, export_chapters],
-        [files],
-        api_name="export_project",
-    )
-    delete_button.click(handler(ask_project, studio), picker, delete_row, **PRIVATE)
-    delete_keep.click(lambda: gr.Row(visible=False), None, delete_row, **PRIVATE)
-    deleted = wire(delete_confirm, delete_project, [picker], [picker, content, delete_row])
-    deleted.success(refresh, None, list_views, **PRIVATE)
-    return ProjectsTab(picker, list_views, refresh)
+
+
+def _wire_confirmed(wire, confirmed: _Confirmed, ask, inputs) -> None:
+    confirmed.ask.click(ask, inputs, confirmed.row, **PRIVATE)
+    confirmed.keep.click(lambda: gr.Row(visible=False), None, confirmed.row, **PRIVATE)
 
 
 def _voice_picker(studio: Studio, label: str, info: str | None, own: bool = False) -> gr.Dropdown:
