@@ -377,10 +377,7 @@ class Engine:
         seed = options.seed if options.seed is not None else secrets.randbelow(MAX_SEED + 1)
         segments = self.plan(text, options, seed)
         cancel = cancel or threading.Event()
-        report_loading = _loading_reporter(progress, len(segments))
-        with self.watch.listen(report_loading):
-            base_voice, voice_name = self.resolve_voice(voice, allow_paths)
-        with self.cancellable(cancel), self._lock, self.watch.listen(report_loading):
+        with self._turn(voice, allow_paths, progress, len(segments), cancel) as (base_voice, voice_name):
             started = time.perf_counter()
             results, warnings = self._generate_segments(
                 segments, base_voice, options, seed, progress, cancel, on_segment
@@ -418,12 +415,9 @@ class Engine:
             raise ValueError("one seed per text")
         texts = [" ".join(clean_text(text).split()) for text in texts]
         cancel = cancel or threading.Event()
-        report_loading = _loading_reporter(progress, len(texts))
-        with self.watch.listen(report_loading):
-            prompt, _ = self.resolve_voice(voice, allow_paths)
         results: list[SegmentResult] = []
         size = self.settings.max_batch
-        with self.cancellable(cancel), self._lock, self.watch.listen(report_loading):
+        with self._turn(voice, allow_paths, progress, len(texts), cancel) as (prompt, _):
             for first in range(0, len(texts), size):
                 batch = list(range(first, min(first + size, len(texts))))
                 reporter = _StepReporter(progress, cancel, first, len(batch), len(texts))
@@ -433,6 +427,16 @@ class Engine:
                     if on_segment is not None:
                         on_segment(result)
         return results
+
+    @contextlib.contextmanager
+    def _turn(self, voice, allow_paths: bool, progress: ProgressCallback | None, segments: int, cancel):
+        """(prompt, name) of `voice`, resolved before the engine is taken (a preset's first load is
+        reported), then the engine held, cancellable, for the block; loads meanwhile reported too."""
+        report_loading = _loading_reporter(progress, segments)
+        with self.watch.listen(report_loading):
+            resolved = self.resolve_voice(voice, allow_paths)
+        with self.cancellable(cancel), self._lock, self.watch.listen(report_loading):
+            yield resolved
 
     def _generate_segments(self, segments, base_voice, options, seed, progress, cancel, on_segment):
         results: list[SegmentResult] = []
@@ -539,33 +543,32 @@ class Engine:
 
     def text_to_semantic(self, text: str, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
         """Text -> (S,) int64 semantic tokens (stage 1), per options' text sampling and end rules."""
-        options = options or GenerationOptions()
-        prompt, _ = self.resolve_voice(voice)
         ids, _ = encode_text(self.models.tokenizer(), text)
-        with self._lock, autocast(self.device, self.dtype):
-            steps = _StepHook(on_step)
-            return self._semantic(ids[None], prompt, options, [generator], steps)[0].numpy()
+        with self._one_stage(voice, options) as (prompt, options):
+            return self._semantic(ids[None], prompt, options, [generator], _StepHook(on_step))[0].numpy()
 
     def semantic_to_coarse(self, semantic, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
         """(S,) semantic tokens -> (2, T) coarse codes (stage 2), with options' window and history."""
-        options = options or GenerationOptions()
-        prompt, _ = self.resolve_voice(voice)
         tokens = torch.as_tensor(np.asarray(semantic, dtype=np.int64))
-        with self._lock, autocast(self.device, self.dtype):
+        with self._one_stage(voice, options) as (prompt, options):
             return self._coarse([tokens], prompt, options, [generator], _StepHook(on_step))[0].numpy()
 
     def coarse_to_fine(self, coarse, voice=None, options=None, generator=None, on_step=None) -> np.ndarray:
         """(2, T) coarse codes -> (8, T) fine codes (stage 3), at options' fine temperature."""
-        options = options or GenerationOptions()
-        prompt, _ = self.resolve_voice(voice)
         codes = torch.as_tensor(np.asarray(coarse, dtype=np.int64))
         with (
-            self._lock,
-            autocast(self.device, self.dtype),
+            self._one_stage(voice, options) as (prompt, options),
             self.models.use("fine", self.settings.small("fine")) as model,
         ):
             fine = generate_fine(model, codes, prompt, options.fine_sampling, generator=generator, on_step=on_step)
         return fine.numpy()
+
+    @contextlib.contextmanager
+    def _one_stage(self, voice, options: GenerationOptions | None):
+        """(prompt, options) for one stage run on its own: the voice resolved, then the engine held, in autocast."""
+        prompt, _ = self.resolve_voice(voice)
+        with self._lock, autocast(self.device, self.dtype):
+            yield prompt, options or GenerationOptions()
 
     def _step_mode(self) -> str:
         return "graph" if self.device.type == "cuda" and self.settings.cuda_graphs else "eager"
