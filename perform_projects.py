@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.engine import NO_VOICE_NAMES, Engine
+from core.engine import Engine, voice_name
 from core.errors import Cancelled, InputError, VoiceError
 from core.options import GenerationOptions
 from core.projects import Project, ProjectSettings, RunReport, SegmentState, export_project, run_project
@@ -108,7 +108,7 @@ def _speaker(text: str) -> tuple[str, str | None]:
     if not equals or not name.strip() or not voice.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VOICE (like Alice=v2/en_speaker_6), got {text!r}")
     voice = voice.strip()
-    return " ".join(name.split()), None if voice.lower() in NO_VOICE_NAMES else voice
+    return " ".join(name.split()), voice_name(voice)
 
 
 def _numbered(text: str) -> tuple[int, str]:
@@ -227,7 +227,7 @@ def _open_or_create(args: argparse.Namespace, options: GenerationOptions) -> Pro
         return Project.open(args.project)
     text = args.text if args.prompt_file is None else _read_text(args.prompt_file)
     settings = ProjectSettings(
-        voice=_voice(args.voice),
+        voice=voice_name(args.voice),
         speakers=dict(args.speaker),
         options=options,
         dialogue=args.dialogue or "auto",
@@ -250,10 +250,6 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read the prompt file {path}: {e.strerror or e}") from None
 
 
-def _voice(voice: str | None) -> str | None:
-    return None if voice is None or voice.strip().lower() in NO_VOICE_NAMES else voice
-
-
 def _refuse_unknown(unknown: list[str]) -> None:
     if unknown:
         flags = " ".join(f'--speaker "{n}=VOICE"' if " " in n else f"--speaker {n}=VOICE" for n in unknown)
@@ -268,8 +264,8 @@ def _change_settings(project: Project, args: argparse.Namespace) -> None:
     """--voice, --speaker and --best-of on a project that exists (a new one has them already)."""
     old = project.settings
     changes: dict = {}
-    if args.voice is not None and _voice(args.voice) != old.voice:
-        changes["voice"] = _voice(args.voice)
+    if args.voice is not None and voice_name(args.voice) != old.voice:
+        changes["voice"] = voice_name(args.voice)
     if args.speaker:
         speakers = dict(old.speakers)
         for name, voice in args.speaker:

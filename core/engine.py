@@ -235,6 +235,14 @@ def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, 
     return values
 
 
+def voice_name(voice: str | Path | None) -> str | None:
+    """A voice as named (stripped), None for no voice: None, "", "none" or "random" (any case)."""
+    if voice is None:
+        return None
+    name = str(voice).strip()
+    return None if name.lower() in NO_VOICE_NAMES else name
+
+
 def _models_dir(settings: EngineSettings) -> Path | None:
     """The models directory to read (core.hub): a named one must be a folder, or nothing would be read."""
     folder = settings.models_dir or default_models_dir()
@@ -306,10 +314,8 @@ class Engine:
 
         Servers pass allow_paths=False so that a remote user cannot name files on this machine.
         """
-        if voice is None:
-            return None
-        name = str(voice).strip()
-        if name.lower() in NO_VOICE_NAMES:
+        name = voice_name(voice)
+        if name is None:
             return None
         if is_preset(name):
             return name

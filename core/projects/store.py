@@ -35,7 +35,7 @@ import soundfile as sf
 
 from ..audio import encode_audio
 from ..constants import SAMPLE_RATE
-from ..engine import NO_VOICE_NAMES, SegmentResult, clean_text
+from ..engine import SegmentResult, clean_text, voice_name
 from ..errors import BarkError, InputError
 from ..fileio import FileSet, recover
 from ..options import MAX_SEED, GenerationOptions
@@ -671,7 +671,7 @@ def _voice_name(voice: object) -> str | None:
         return None
     if not isinstance(voice, str) or len(voice) > 300:
         raise InputError(f"a voice is named by text, got {voice!r:.40}", "voice")
-    return None if voice.strip().lower() in NO_VOICE_NAMES else voice.strip()
+    return voice_name(voice)
 
 
 def _segment_text(text: object) -> str:

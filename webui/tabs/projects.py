@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from core.engine import voice_name
 from core.errors import BarkError, InputError
 from core.projects import DIALOGUE_MODES, ProjectSettings
 from core.projects.store import MAX_BEST_OF
@@ -460,7 +461,7 @@ def create(
     (status, the picker with it open)."""
     required(text, "Type the text or the script")
     settings = ProjectSettings(
-        voice=_voice(voice),
+        voice=voice_name(voice),
         speakers=speaker_map(speakers),
         options=options_from_some(form),
         dialogue=dialogue,
@@ -476,7 +477,7 @@ def make_project(studio: Studio, text: str, voice: str, voice_file: str | None, 
     if voice_file:
         raise InputError("a project speaks in voices by name: save the uploaded voice in the Voices tab first")
     required(text, "Type the text")
-    settings = ProjectSettings(voice=_voice(voice), options=options_from_form(form))
+    settings = ProjectSettings(voice=voice_name(voice), options=options_from_form(form))
     status, picker = _made(studio, text, settings)
     return status, picker, gr.Tabs(selected="projects")
 
@@ -715,10 +716,6 @@ def speaker_map(rows: list[list] | None) -> dict[str, str]:
         if len(row) >= 2 and str(row[0] or "").strip() and str(row[1] or "").strip():
             speakers[str(row[0]).strip()] = str(row[1]).strip()
     return speakers
-
-
-def _voice(voice: str | None) -> str | None:
-    return None if not voice or voice == NO_VOICE else voice
 
 
 def _ids(project_id: str | None, segment_id: str | None) -> tuple[str, str]:
