@@ -3,9 +3,10 @@
 TinyClusterEngine is the real engine on the tiny pack with every segment capped short, on one thread
 (two replicas share the CI machine's two cores), and two hooks a text asks for:
 
-- "Hold N: ..." waits N seconds before it generates, having written a file running/<replica>.<time> into
-  the folder beside the voice library (so a test knows which replica holds it, and can kill it); a
-  cancel meanwhile writes cancelled/<replica> and stops it.
+- "Hold TAG: ..." waits, before it generates, until the test writes release/TAG into the folder beside
+  the voice library (at most HOLD_MOST_S), having written running/<replica>.<time> there (so a test
+  knows which replica holds it, and can kill it); a cancel meanwhile writes cancelled/<replica> and
+  stops it.
 - "Paced: ..." waits PACE_S after each segment (a stream whose segments come apart in time).
 """
 
@@ -26,7 +27,8 @@ from core.options import GenerationOptions
 SEGMENT_CAP_S = 0.1
 MAX_SEGMENTS = 3
 PACE_S = 0.6
-HOLD = re.compile(r"Hold (\d+(?:\.\d+)?):")
+HOLD = re.compile(r"Hold (\w+):")
+HOLD_MOST_S = 120.0  # a test that never releases its hold still ends
 
 
 def _replica() -> str:
@@ -60,9 +62,11 @@ class TinyClusterEngine(Engine):
         if hold is None:
             return
         _mark(self.marks / "running", _replica())
-        if cancel.wait(float(hold[1])):
-            _mark(self.marks / "cancelled", _replica())
-            raise Cancelled("Generation cancelled.")
+        released, deadline = self.marks / "release" / hold[1], time.monotonic() + HOLD_MOST_S
+        while not released.exists() and time.monotonic() < deadline:
+            if cancel.wait(0.02):
+                _mark(self.marks / "cancelled", _replica())
+                raise Cancelled("Generation cancelled.")
 
 
 def _capped(options: GenerationOptions | None) -> GenerationOptions:

@@ -57,6 +57,15 @@ class Cluster:
         folder = self.shared / kind
         return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
+    def holding(self, before: set[str]) -> set[str]:
+        """The replicas that started a held generation since `before` (a listing of running/)."""
+        return {mark.split(".")[0] for mark in self.marked("running") - before}
+
+    def release(self, tag: str) -> None:
+        """Let every generation held as "Hold TAG:" go on (tests/ray/engines.py), now and later."""
+        (self.shared / "release").mkdir(exist_ok=True)
+        (self.shared / "release" / tag).touch()
+
 
 @pytest.fixture(scope="module")
 def cluster(tiny_models, tmp_path_factory):
@@ -113,8 +122,12 @@ def test_auth_is_asked_for_as_on_one_machine(cluster):
 def test_two_replicas_answer_concurrent_requests(cluster):
     # 3 at once: one on each replica and one waiting. On a loaded machine Serve's count of what the
     # replicas hold lags, so its line may turn one away (503): a client then tries again, as told to.
+    before = cluster.marked("running")
     with cluster.client() as client, ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(lambda i: speech_until_served(client, f"Hold 1: Hello {i}."), range(3)))
+        pending = [pool.submit(speech_until_served, client, f"Hold hello: Hello {i}.") for i in range(3)]
+        wait_until(lambda: len(cluster.holding(before)) == 2, timeout=60)  # both replicas hold one
+        cluster.release("hello")
+        answers = [p.result(timeout=120) for p in pending]
     assert [a.status_code for a in answers] == [200] * 3, [a.text[:200] for a in answers]
     assert len({a.headers[REPLICA_HEADER] for a in answers}) == 2
     assert all(a.headers["X-Seed"] == "3" and a.content for a in answers)
@@ -149,8 +162,12 @@ def test_a_voice_cloned_through_one_replica_is_used_through_the_other(cluster, t
         assert cloned.status_code == 201, cloned.text
         cloner = cloned.headers[REPLICA_HEADER]
         assert "shared-me" in {v["name"] for v in client.get("/voices").json()["voices"]}  # the ingress reads it
+        before = cluster.marked("running")
         with ThreadPoolExecutor(2) as pool:  # two at once: one of them goes to the other replica
-            answers = list(pool.map(lambda i: speech(client, f"Hold 1: Mine {i}.", voice="shared-me"), range(2)))
+            pending = [pool.submit(speech, client, f"Hold mine: Mine {i}.", voice="shared-me") for i in range(2)]
+            wait_until(lambda: len(cluster.holding(before)) == 2, timeout=60)
+            cluster.release("mine")
+            answers = [p.result(timeout=120) for p in pending]
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert cloner in {a.headers[REPLICA_HEADER] for a in answers}
     assert len({a.headers[REPLICA_HEADER] for a in answers}) == 2
@@ -193,7 +210,10 @@ def test_a_full_line_answers_503_with_a_measured_retry_after(cluster):
     """Two replicas run one each and the line holds 2: of 8 at once, some are turned away at once."""
     with cluster.client() as client, ThreadPoolExecutor(8) as pool:
         started = time.monotonic()
-        answers = list(pool.map(lambda i: speech(client, f"Hold 2: Busy {i}."), range(8)))
+        pending = [pool.submit(speech, client, f"Hold busy: Busy {i}.") for i in range(8)]
+        wait_until(lambda: any(p.done() and p.result().status_code == 503 for p in pending), timeout=60)
+        cluster.release("busy")  # the line was full while these were held: now they may end
+        answers = [p.result(timeout=120) for p in pending]
     statuses = sorted(a.status_code for a in answers)
     assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses  # some served, some turned away
     busy = next(a for a in answers if a.status_code == 503)
@@ -205,18 +225,19 @@ def test_a_full_line_answers_503_with_a_measured_retry_after(cluster):
 def test_a_client_that_leaves_cancels_the_replicas_generation(cluster):
     before = cluster.marked("cancelled")
     with cluster.client(timeout=1.5) as client, pytest.raises(httpx.ReadTimeout):
-        speech(client, "Hold 20: Nobody waits for this.")
+        speech(client, "Hold never: Nobody waits for this.")
     wait_until(lambda: cluster.marked("cancelled") - before, timeout=15)
 
 
 def test_killing_a_replica_mid_request_retries_it_and_serve_restarts_the_replica(cluster):
     before = cluster.marked("running")
     with cluster.client() as client, ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(speech, client, "Hold 4: A long one.")
+        pending = pool.submit(speech, client, "Hold victim: A long one.")
         wait_until(lambda: cluster.marked("running") - before, timeout=30)
         (mark,) = cluster.marked("running") - before
         victim = mark.split(".")[0]
         ray.kill(ray.get_actor(f"SERVE_REPLICA::{APP_NAME}#{GENERATOR}#{victim}", namespace="serve"), no_restart=True)
+        cluster.release("victim")  # the request, tried again on the other replica, may end there
         answer = pending.result(timeout=60)  # never hangs
         assert answer.status_code == 200, answer.text
         assert answer.headers[REPLICA_HEADER] != victim  # tried again on the other replica
