@@ -63,6 +63,8 @@ _PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 WRITE_WAIT_S = 30.0  # the longest a write waits for another writer (a stopped process may hold the lock)
 STALE_S = 3600.0  # what a killed export, delete or create left is swept once this old
 _locks: dict[tuple[Path, str], object] = {}
+MAX_CACHED_SEGMENTS = 50_000
+_read_segments: dict[Path, tuple[tuple[int, int, int], ProjectSegment]] = {}  # Project._read_segment's
 _locks_guard = threading.Lock()
 
 PENDING, DONE, EDITED, BROKEN = "pending", "done", "edited", "not continuous"
@@ -236,6 +238,7 @@ class Project:
         self.folder = folder
         self._record = record
         self._segments = segments
+        self._parsed: tuple[dict, ProjectSettings] | None = None  # (the record's settings, parsed)
 
     # Opening
 
@@ -297,13 +300,29 @@ class Project:
         self._segments = {i: self._read_segment(i) for i in order}
 
     def _read_segment(self, segment_id: str) -> ProjectSegment:
+        """A segment's file, parsed; a file that has not changed since it was last read (the same inode,
+        time and size: every write replaces the file) is not read again (a page polls its project)."""
         if not _SEGMENT_ID.match(segment_id):
             raise _damaged(self.folder, f"it names a segment {segment_id!r}")
-        data = _read_json(self.folder / _segment_file(segment_id), self.folder.name)
+        path = self.folder / _segment_file(segment_id)
         try:
-            return ProjectSegment.from_dict(data)
+            stat = path.stat()
+        except OSError:
+            stat = None
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size) if stat is not None else None
+        cached = _read_segments.get(path)
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        data = _read_json(path, self.folder.name)
+        try:
+            segment = ProjectSegment.from_dict(data)
         except (KeyError, TypeError, ValueError) as e:
             raise _damaged(self.folder, f"segment {segment_id} is unreadable ({e})") from None
+        if key is not None:
+            if len(_read_segments) >= MAX_CACHED_SEGMENTS:
+                _read_segments.clear()
+            _read_segments[path] = (key, segment)
+        return segment
 
     # Reading
 
@@ -321,7 +340,11 @@ class Project:
 
     @property
     def settings(self) -> ProjectSettings:
-        return ProjectSettings.from_dict(self._record["settings"])
+        """Parsed once per version of project.json (every segment's voice and state reads it)."""
+        record = self._record["settings"]
+        if self._parsed is None or self._parsed[0] is not record:
+            self._parsed = (record, ProjectSettings.from_dict(record))
+        return self._parsed[1]
 
     @property
     def seed(self) -> int:
