@@ -602,6 +602,18 @@ class Engine:
     def unload(self) -> None:
         self.models.unload()
 
+    def status(self) -> dict:
+        """What /health reports of the engine: its device, the models in memory, what loads now
+        (a first run reads or downloads models for minutes: which file, how far). Never waits for a load."""
+        loaded = sorted({key.stage for key in self.models.loaded()})
+        loading = self.watch.current
+        return {
+            "device": str(self.device),
+            "models_loaded": bool(loaded),
+            "models": loaded,
+            "loading": loading.as_dict() if loading is not None else None,
+        }
+
     @contextlib.contextmanager
     def cancellable(self, cancel: threading.Event) -> Iterator[None]:
         """Work on this engine (a generation, a clone) that `cancel` stops: cancel_running sets it."""

@@ -15,11 +15,12 @@ Two deployments:
   bounded line in front (max_queued_requests). A full line is Serve's BackPressureError, which the
   ingress answers as the API's 503 with a Retry-After measured from the remote calls' times.
 
-Every response that a generation replica served names it in X-Bark-Replica. A replica that dies
-during a request: a generation that has sent nothing yet is retried once on another replica; one
-that has (a stream under way) ends with an error (the stream is cut short); a project's batch goes on
-with its remaining segments on another replica, and every take already received is on disk. Serve
-starts a new replica meanwhile.
+Every response that a generation replica served names it in X-Bark-Replica, and /health adds what
+Serve and the replicas say of themselves (ServeWatch, RemoteEngine.status). A replica that dies
+during a request: a generation, clone or decode that has sent nothing yet is retried once on another
+replica; one that has (a stream under way) ends with an error (the stream is cut short); a project's
+batch goes on with its remaining segments on another replica, and every take already received is on
+disk. Serve starts a new replica meanwhile.
 
 Shared state is the shared folders: the voice library (prompts_dir) and the projects folder are one
 mounted volume that every replica and the ingress read, so a voice cloned through one replica is
@@ -73,6 +74,7 @@ PROGRESS_EVERY_S = 0.2  # a replica sends a step's progress at most this often (
 LOST_RETRIES = 1  # a generation that lost its replica before sending anything is tried again this often
 INGRESS_WORKERS = 256  # threads of the ingress that wait on remote calls (each a generation in flight)
 REPLICAS_SEEN_S = 120.0  # replicas that answered this recently count as serving (Retry-After)
+SERVE_STATUS_EVERY_S = 5.0  # how often the ingress asks Serve how its generation replicas are (for /health)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -88,9 +90,9 @@ class ClusterSettings:
     cpus_per_replica: float = 1.0
     max_queue: int = DEFAULT_MAX_QUEUE  # Serve's max_queued_requests on the generation deployment, per caller
     projects_dir: Path | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line of the settings
     api_key_env: str | None = None  # or the key from this environment variable of the ingress (a cluster's secret)
-    login: tuple[str, str] | None = None
+    login: tuple[str, str] | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     local_only: bool = False
     engine_class: str = "core.engine:Engine"  # module:Class of the replicas' engine (the tests' and bench's stand-ins)
@@ -122,9 +124,11 @@ class ClusterSettings:
 
 @dataclass(frozen=True)
 class Served:
-    """The first item of every remote call: the generation replica that serves it."""
+    """The first item of every remote call, and the one before its result: the generation replica
+    that serves it, and its engine's status then (device, models in memory, what loads)."""
 
     replica: str
+    status: dict
 
 
 # The generation deployment
@@ -175,11 +179,17 @@ class GenerationWorker:
             yield item
 
     async def decode(self, fine: np.ndarray):
-        yield Served(self.name)
-        yield await asyncio.to_thread(self.engine.decode, fine)
+        yield self._served()
+        audio = await asyncio.to_thread(self.engine.decode, fine)
+        yield self._served()
+        yield audio
+
+    def _served(self) -> Served:
+        return Served(self.name, self.engine.status())
 
     async def _events(self, work: Callable[[Callable, Callable, threading.Event], Any]):
-        """Run work(put, progress, cancel) in a thread; yield Served, what it puts, then what it returns."""
+        """Run work(put, progress, cancel) in a thread; yield Served, what it puts, then Served again
+        (the models are loaded now) and what it returns."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
@@ -195,11 +205,13 @@ class GenerationWorker:
 
         worker = loop.run_in_executor(None, run)
         try:
-            yield Served(self.name)
+            yield self._served()
             while True:
                 more, item = await items.get()
                 if isinstance(item, BaseException):
                     raise item
+                if not more:
+                    yield self._served()
                 if item is not None:
                     yield item
                 if not more:
@@ -255,7 +267,7 @@ class RemoteCalls:
         self._lock = threading.Lock()
         self._durations: deque[float] = deque(maxlen=10)
         self._in_flight: dict[int, float] = {}  # call -> when it started
-        self._replicas: dict[str, float] = {}  # replica -> when it last answered
+        self._replicas: dict[str, tuple[float, dict]] = {}  # replica -> when it last answered, its status then
 
     def stream(self, method: str, cancel: threading.Event | None, *args, timed: bool = True) -> Iterator[Any]:
         """The items of handle.method(*args) after its Served; `cancel` (set by the API: the client
@@ -289,7 +301,7 @@ class RemoteCalls:
         with self._serve_errors():
             for item in response:
                 if isinstance(item, Served):
-                    self._served(item.replica)
+                    self._served(item)
                     continue
                 yield item
 
@@ -308,12 +320,27 @@ class RemoteCalls:
             log.warning("a generation replica stopped during a request: %s", type(e).__name__)
             raise ReplicaLost(self.retry_after()) from None
 
-    def _served(self, replica: str) -> None:
+    def retrying(self, method: str, cancel: threading.Event | None, *args, kept=None, timed: bool = True):
+        """stream(), started again on another replica (LOST_RETRIES times) when its replica stopped
+        before sending an item that kept(item) says the caller has used and cannot take back."""
+        for attempt in range(LOST_RETRIES + 1):
+            sent = False
+            try:
+                for item in self.stream(method, cancel, *args, timed=timed):
+                    sent = sent or (kept is not None and kept(item))
+                    yield item
+                return
+            except ReplicaLost:
+                if sent or attempt == LOST_RETRIES or (cancel is not None and cancel.is_set()):
+                    raise
+                log.warning("%s: again on another replica", method)
+
+    def _served(self, served: Served) -> None:
         with self._lock:
-            self._replicas[replica] = time.monotonic()
-        served = _SERVED_BY.get()
-        if served is not None:
-            served["replica"] = replica
+            self._replicas[served.replica] = (time.monotonic(), served.status)
+        named = _SERVED_BY.get()
+        if named is not None:
+            named["replica"] = served.replica
 
     def retry_after(self) -> int:
         """Seconds until the calls in flight now have likely run: what is left of each at the mean of
@@ -323,14 +350,18 @@ class RemoteCalls:
         with self._lock:
             mean = sum(self._durations) / len(self._durations) if self._durations else FIRST_GUESS_S
             left = sum(max(0.0, mean - (now - t)) for t in self._in_flight.values())
-            replicas = sum(now - t < REPLICAS_SEEN_S for t in self._replicas.values())
+            replicas = sum(now - t < REPLICAS_SEEN_S for t, _ in self._replicas.values())
         return max(1, min(MAX_RETRY_AFTER_S, math.ceil((left + mean) / max(replicas, 1))))
 
     def stats(self) -> dict:
+        return {"in_flight": len(self._in_flight), "replicas_seen": [r["replica"] for r in self.replicas()]}
+
+    def replicas(self) -> list[dict]:
+        """The replicas that answered within REPLICAS_SEEN_S: each one's status when it last did."""
         now = time.monotonic()
         with self._lock:
-            seen = sorted(r for r, t in self._replicas.items() if now - t < REPLICAS_SEEN_S)
-        return {"in_flight": len(self._in_flight), "replicas_seen": seen}
+            seen = [(r, now - t, status) for r, (t, status) in self._replicas.items() if now - t < REPLICAS_SEEN_S]
+        return [{"replica": r, "seen_s_ago": round(ago, 1), **status} for r, ago, status in sorted(seen)]
 
 
 def _cancel_when(cancel: threading.Event, finished: threading.Event, response) -> None:
@@ -341,36 +372,75 @@ def _cancel_when(cancel: threading.Event, finished: threading.Event, response) -
             return
 
 
+class ServeWatch:
+    """Serve's own view of the generation deployment (its status, its replicas by state), asked every
+    SERVE_STATUS_EVERY_S by a thread of the ingress, so that /health never waits on Serve's controller."""
+
+    def __init__(self, every_s: float = SERVE_STATUS_EVERY_S):
+        self._last: dict | None = None
+        threading.Thread(target=self._ask, args=(every_s,), daemon=True, name="bark-serve-status").start()
+
+    def current(self) -> dict | None:
+        """The last answer (None before the first), and how old it is."""
+        last = self._last
+        return None if last is None else {**last["view"], "asked_s_ago": round(time.monotonic() - last["at"], 1)}
+
+    def _ask(self, every_s: float) -> None:
+        while True:
+            try:
+                deployment = serve.status().applications[APP_NAME].deployments[GENERATOR]
+                states = {_name(state): count for state, count in deployment.replica_states.items()}
+                self._last = {"at": time.monotonic(), "view": {"status": _name(deployment.status), "replicas": states}}
+            except Exception as e:  # the controller restarts, or the application is not up yet: ask again
+                log.debug("Serve's status: %s", e)
+            time.sleep(every_s)
+
+
+def _name(value) -> str:
+    return str(getattr(value, "value", value))
+
+
 class RemoteEngine(Engine):
     """The ingress's engine: it plans, checks voices and reads the voice library and presets here (on
     the shared folders; it never loads a model), and sends each generation and decode to a replica of
     the generation deployment."""
 
-    def __init__(self, settings: EngineSettings, calls: RemoteCalls):
+    def __init__(self, settings: EngineSettings, calls: RemoteCalls, serve_watch: ServeWatch | None = None):
         # The ingress needs no accelerator: its engine object only plans and reads folders.
         super().__init__(dataclasses.replace(settings, device="cpu", dtype="auto", cuda_graphs=False))
         self.calls = calls
+        self.serve_watch = serve_watch
+
+    def status(self) -> dict:
+        """The cluster's engines: Serve's count of the generation replicas, and what each replica that
+        served lately said of itself (its device, models, a load under way) when it last answered."""
+        replicas = self.calls.replicas()
+        models = sorted({model for replica in replicas for model in replica["models"]})
+        devices = sorted({replica["device"] for replica in replicas})
+        return {
+            "device": ", ".join(devices) or "not known yet: no generation replica has answered",
+            "models_loaded": bool(models),
+            "models": models,
+            "loading": next((r["loading"] for r in replicas if r["loading"]), None),
+            "cluster": {
+                "generation": self.serve_watch.current() if self.serve_watch is not None else None,
+                "replicas": replicas,
+            },
+        }
 
     def generate(self, text, voice=None, options=None, progress=None, cancel=None, allow_paths=True, on_segment=None):
         options = options or GenerationOptions()
         cancel = cancel or threading.Event()
+        args = (text, voice, options, allow_paths)
         with self.cancellable(cancel):
-            for attempt in range(LOST_RETRIES + 1):
-                sent = False
-                try:
-                    for item in self.calls.stream("generate", cancel, text, voice, options, allow_paths):
-                        if isinstance(item, GenerationResult):
-                            return item
-                        if isinstance(item, SegmentResult):
-                            sent = True
-                            if on_segment is not None:
-                                on_segment(item)
-                        elif progress is not None:
-                            progress(item)
-                except ReplicaLost:
-                    if sent or attempt == LOST_RETRIES or cancel.is_set():
-                        raise
-                    log.warning("generating again on another replica")
+            for item in self.calls.retrying("generate", cancel, *args, kept=lambda i: isinstance(i, SegmentResult)):
+                if isinstance(item, GenerationResult):
+                    return item
+                if isinstance(item, SegmentResult):
+                    if on_segment is not None:
+                        on_segment(item)
+                elif progress is not None:
+                    progress(item)
         raise ReplicaLost(self.calls.retry_after())  # not reached: the stream ends with its result
 
     def generate_segments(
@@ -405,7 +475,7 @@ class RemoteEngine(Engine):
         return results
 
     def decode(self, fine) -> np.ndarray:
-        for item in self.calls.stream("decode", None, np.asarray(fine), timed=False):
+        for item in self.calls.retrying("decode", None, np.asarray(fine), timed=False):
             return item
         raise ReplicaLost(self.calls.retry_after())
 
@@ -423,7 +493,8 @@ class RemoteCloner(VoiceCloner):
             suffix = Path(audio).suffix.lower()[:8]
             source_name = source_name or Path(audio).name
             audio = Path(audio).read_bytes()
-        for item in self.calls.stream("clone", None, audio, suffix, name, options, overwrite, source_name, timed=False):
+        args = (audio, suffix, name, options, overwrite, source_name)
+        for item in self.calls.retrying("clone", None, *args, timed=False):  # its progress may start over
             if isinstance(item, CloneResult):
                 return item
             if progress is not None:
@@ -505,7 +576,7 @@ class ApiIngress:
         from .studio import Studio
 
         calls = RemoteCalls(generator, settings.max_queue)
-        engine = RemoteEngine(settings.engine, calls)
+        engine = RemoteEngine(settings.engine, calls, ServeWatch())
         studio = Studio(
             engine, None, cloner=RemoteCloner(engine), allow_paths=False, projects_dir=settings.projects_dir
         )
@@ -557,7 +628,8 @@ def serve_cluster(settings: ClusterSettings, address: str | None, host: str, por
         runtime_env = {"working_dir": str(ROOT), "excludes": ["/prompts", "/outputs", "/projects", ".git"]}
     else:
         runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}}
-    ray.init(address=address or None, runtime_env=runtime_env)
+    # "local": a new cluster, never one that `ray start` left running (or its stale address file)
+    ray.init(address=address or "local", runtime_env=runtime_env)
     serve.start(http_options={"host": host, "port": port})
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped like Ctrl-C: the app is taken down
     try:

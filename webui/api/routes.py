@@ -251,17 +251,7 @@ class BarkApi:
     # Server
 
     async def health(self) -> dict:
-        engine = self.studio.engine
-        loaded = sorted({key.stage for key in engine.models.loaded()})
-        loading = engine.watch.current  # a first run reads or downloads models for minutes: say which, how far
-        return {
-            "status": "ok",
-            "device": str(engine.device),
-            "models_loaded": bool(loaded),
-            "models": loaded,
-            "loading": loading.as_dict() if loading is not None else None,
-            "queue": self.queue_stats(),
-        }
+        return {"status": "ok", **self.studio.engine.status(), "queue": self.queue_stats()}
 
     def queue_stats(self) -> dict:
         """The line of requests, and the project runs (which run in the background, between them)."""
