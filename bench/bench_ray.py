@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     ray.init(
+        address="local",  # a new cluster, whatever `ray start` left running
         num_cpus=max(args.replicas) + 2,  # logical: a sleeping replica holds a slot, not a core
         include_dashboard=False,
         logging_level=logging.ERROR,

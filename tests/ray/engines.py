@@ -7,7 +7,7 @@ TinyClusterEngine is the real engine on the tiny pack with every segment capped 
   the voice library (at most HOLD_MOST_S), having written running/<replica>.<time> there (so a test
   knows which replica holds it, and can kill it); a cancel meanwhile writes cancelled/<replica> and
   stops it.
-- "Paced: ..." waits PACE_S after each segment (a stream whose segments come apart in time).
+- "Paced:" anywhere in the text waits PACE_S after each segment (a stream whose segments come apart in time).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class TinyClusterEngine(Engine):
         options = _capped(options)
         cancel = cancel or threading.Event()
         self._hold(text, cancel)
-        if text.startswith("Paced:"):
+        if "Paced:" in text:
             on_segment = _paced(on_segment)
         return super().generate(text, voice, options, progress, cancel, allow_paths, on_segment=on_segment)
 

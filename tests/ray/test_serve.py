@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from core.projects import ProjectSettings, ProjectStore, run_project  # noqa: E4
 from webui.ray_serve import (  # noqa: E402
     APP_NAME,
     GENERATOR,
+    INGRESS,
     REPLICA_HEADER,
     ClusterSettings,
     RemoteCalls,
@@ -80,6 +82,7 @@ def cluster(tiny_models, tmp_path_factory):
         engine_class="tests.ray.engines:TinyClusterEngine",
     )
     ray.init(
+        address="local",  # a new cluster, whatever `ray start` left running
         num_cpus=4,
         include_dashboard=False,
         logging_level=logging.WARNING,
@@ -99,15 +102,15 @@ def speech(client: httpx.Client, text: str, **body) -> httpx.Response:
     return client.post("/v1/audio/speech", json={**QUICK, "input": text, "seed": 3, **body})
 
 
-def speech_until_served(client: httpx.Client, text: str, tries: int = 10) -> httpx.Response:
+def speech_until_served(client: httpx.Client, text: str, tries: int = 10, **body) -> httpx.Response:
     """speech(), tried again (after a short wait) while the line answers 503."""
     for _ in range(tries - 1):
-        answer = speech(client, text)
+        answer = speech(client, text, **body)
         if answer.status_code != 503:
             return answer
         assert answer.headers["Retry-After"]
         time.sleep(0.5)
-    return speech(client, text)
+    return speech(client, text, **body)
 
 
 def test_auth_is_asked_for_as_on_one_machine(cluster):
@@ -229,6 +232,66 @@ def test_a_client_that_leaves_cancels_the_replicas_generation(cluster):
     wait_until(lambda: cluster.marked("cancelled") - before, timeout=15)
 
 
+def test_health_reports_the_generation_replicas(cluster):
+    """Serve's count of the generation replicas, and each replica that served: its device and models."""
+    with cluster.client() as client:
+        assert speech_until_served(client, "Health first.").status_code == 200
+
+        def both_running() -> bool:
+            generation = client.get("/health").json()["cluster"]["generation"]
+            return generation is not None and generation["replicas"].get("RUNNING") == 2
+
+        wait_until(both_running, timeout=30)
+        health = client.get("/health").json()
+    assert health["status"] == "ok" and health["device"] == "cpu" and health["models_loaded"]
+    assert health["cluster"]["generation"]["status"] == "HEALTHY"
+    replicas = health["cluster"]["replicas"]
+    assert replicas and all(r["device"] == "cpu" and "codec" in r["models"] for r in replicas), replicas
+    assert {r["replica"] for r in replicas} == set(health["queue"]["replicas_seen"])
+
+
+def replica_actor(name: str):
+    return ray.get_actor(f"SERVE_REPLICA::{APP_NAME}#{name}", namespace="serve")
+
+
+def running_replicas(deployment: str) -> int:
+    return serve.status().applications[APP_NAME].deployments[deployment].replica_states.get("RUNNING", 0)
+
+
+def test_a_replica_killed_mid_stream_cuts_that_stream_short_and_the_rest_serve_on(cluster):
+    before, first_arrived = cluster.marked("running"), threading.Event()
+    body = {**QUICK, "input": f"Hold cut: Paced: {THREE_SENTENCES}", "seed": 4, "split": ONE_PER_SENTENCE}
+
+    def stream() -> tuple[list[bytes], Exception | None]:
+        chunks: list[bytes] = []
+        with cluster.client() as client, client.stream("POST", "/v1/audio/speech", json={**body, "stream": True}) as r:
+            assert r.status_code == 200, r.read()
+            try:
+                for chunk in r.iter_raw():
+                    chunks.append(chunk)
+                    first_arrived.set()
+            except httpx.HTTPError as e:
+                return chunks, e
+        return chunks, None
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(stream)
+        wait_until(lambda: cluster.marked("running") - before, timeout=30)
+        (mark,) = cluster.marked("running") - before
+        cluster.release("cut")
+        assert first_arrived.wait(60)  # a segment was sent: this stream cannot be made again elsewhere
+        ray.kill(replica_actor(f"{GENERATOR}#{mark.split('.')[0]}"), no_restart=True)
+        chunks, error = pending.result(timeout=60)  # never hangs
+    with cluster.client() as client:
+        whole = speech_until_served(client, body["input"], seed=4, split=ONE_PER_SENTENCE)
+        assert whole.status_code == 200
+        assert speech_until_served(client, "Still here.").status_code == 200
+    received = b"".join(chunks)
+    assert isinstance(error, httpx.RemoteProtocolError), error  # cut short: the client sees it
+    assert 0 < len(received) < len(whole.content) and whole.content.startswith(received)
+    wait_until(lambda: running_replicas(GENERATOR) == 2, timeout=90)
+
+
 def test_killing_a_replica_mid_request_retries_it_and_serve_restarts_the_replica(cluster):
     before = cluster.marked("running")
     with cluster.client() as client, ThreadPoolExecutor(1) as pool:
@@ -236,15 +299,44 @@ def test_killing_a_replica_mid_request_retries_it_and_serve_restarts_the_replica
         wait_until(lambda: cluster.marked("running") - before, timeout=30)
         (mark,) = cluster.marked("running") - before
         victim = mark.split(".")[0]
-        ray.kill(ray.get_actor(f"SERVE_REPLICA::{APP_NAME}#{GENERATOR}#{victim}", namespace="serve"), no_restart=True)
+        ray.kill(replica_actor(f"{GENERATOR}#{victim}"), no_restart=True)
         cluster.release("victim")  # the request, tried again on the other replica, may end there
         answer = pending.result(timeout=60)  # never hangs
         assert answer.status_code == 200, answer.text
         assert answer.headers[REPLICA_HEADER] != victim  # tried again on the other replica
         assert speech(client, "Still here.").status_code == 200
 
-    def restarted() -> bool:
-        replicas = serve.status().applications[APP_NAME].deployments[GENERATOR].replica_states
-        return replicas.get("RUNNING", 0) == 2
+    wait_until(lambda: running_replicas(GENERATOR) == 2, timeout=90)
 
-    wait_until(restarted, timeout=90)
+
+def test_a_restarted_ingress_resumes_the_projects_left_unfinished(cluster):
+    """The project runs live in the ingress: killed during a run, Serve starts another, which goes on
+    with every project still wanted when it starts (the app's lifespan), keeping the takes made."""
+    before = cluster.marked("running")
+    body = {"text": f"Hold resume: {THREE_SENTENCES}", "voice": "none", "max_duration_s": 0.1, "seed": 2}
+    with cluster.client() as client:
+        made = client.post("/projects", json={**body, "split": ONE_PER_SENTENCE})
+        assert made.status_code == 202, made.text
+        wait_until(lambda: cluster.marked("running") - before, timeout=60)  # its first batch is held
+        ray.kill(replica_actor(f"{INGRESS}#{ingress_replica()}"), no_restart=True)
+        cluster.release("resume")
+        url, deadline = made.json()["url"], time.monotonic() + 120
+        while (view := _project_view(client, url)) is None or view["run"]["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, view
+            time.sleep(0.2)
+    assert view["run"]["state"] == "finished" and view["counts"]["done"] >= 3, view
+    assert view["counts"].get("pending", 0) == 0, view["counts"]
+
+
+def ingress_replica() -> str:
+    (actor,) = [a for a in ray.util.list_named_actors(all_namespaces=True) if f"#{INGRESS}#" in a["name"]]
+    return actor["name"].rsplit("#", 1)[1]
+
+
+def _project_view(client: httpx.Client, url: str) -> dict | None:
+    """The project's view, or None while the ingress restarts (the proxy has no replica to send to)."""
+    try:
+        answer = client.get(url, timeout=10)
+    except httpx.HTTPError:
+        return None
+    return answer.json() if answer.status_code == 200 else None
