@@ -126,6 +126,10 @@ def serve_on_ray(args: argparse.Namespace, settings: EngineSettings, auth: tuple
     if not args.api_only:
         print("bark_webui.py: error: --ray serves the REST API only; add --api-only", file=sys.stderr)
         return 2
+    if args.ray and "RAY_AUTH_MODE" not in os.environ and ray_token_at_hand():
+        # Ray reads this when it is imported. A cluster that `ray start` made where a token was at
+        # hand asks for it, but Ray itself turns token mode on only for a cluster it starts.
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         from webui.ray_serve import ClusterSettings, serve_cluster
     except ImportError:
@@ -146,8 +150,25 @@ def serve_on_ray(args: argparse.Namespace, settings: EngineSettings, auth: tuple
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     where = f"the Ray cluster at {args.ray}" if args.ray else "a new local Ray cluster"
     print(f"bark_webui.py: the REST API from {where} at http://{host}:{args.port}/ (docs at /docs)", file=sys.stderr)
-    serve_cluster(cluster, args.ray or None, host, args.port)
+    try:
+        serve_cluster(cluster, args.ray or None, host, args.port)
+    except ConnectionError as e:  # ray.init's, for an address it could not reach or that refused it
+        print(
+            f"bark_webui.py: error: could not connect to the Ray cluster at {args.ray}: {e}. Check the address "
+            "(`ray start --head` prints it); a cluster with token authentication also needs its token here "
+            "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as on the cluster's nodes).",
+            file=sys.stderr,
+        )
+        return 2
     return 0
+
+
+def ray_token_at_hand() -> bool:
+    """Whether this machine has a Ray cluster token, where Ray looks for one."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return Path(path).is_file() if path else (Path.home() / ".ray" / "auth_token").is_file()
 
 
 def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None) -> None:
