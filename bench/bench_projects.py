@@ -60,7 +60,9 @@ def bookkeeping(folder: Path, segments: int, seconds: float) -> None:
     for i, segment in enumerate(project.segments()):
         result = takes[i % len(takes)]
         t0 = time.perf_counter()
-        flags = check_take(segment.text, result.audio, SAMPLE_RATE, len(result.semantic), 768)
+        flags = check_take(
+            segment.text, result.audio, SAMPLE_RATE, len(result.semantic), 768, text_tokens=result.text_tokens
+        )
         t1 = time.perf_counter()
         project.add_take(segment.id, result, None, flags, 1.0)
         add_s += time.perf_counter() - t1

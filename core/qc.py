@@ -1,9 +1,9 @@
 """Cheap quality checks of one take (one generated segment), each finding explained in words.
 
-A take is flagged when its length does not fit its text (Bark rambles on, or stops short), when
-it used every semantic token it could, when it falls silent in the middle, clips, or is nearly
-silent throughout. Levels are in dBFS: 20 log10 of the RMS, full scale 1.0 (a full-scale sine
-is -3 dBFS). Everything is O(samples) numpy.
+A take is flagged when its text was longer than Bark reads (the end was not spoken), when its
+length does not fit its text (Bark rambles on, or stops short), when it used every semantic token
+it could, when it falls silent in the middle, clips, or is nearly silent throughout. Levels are in
+dBFS: 20 log10 of the RMS, full scale 1.0 (a full-scale sine is -3 dBFS). Everything is O(samples) numpy.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import CHARS_PER_SECOND
+from .constants import CHARS_PER_SECOND, TEXT_CONTEXT
 from .errors import InputError
 
-QC_CODES = ("too_long", "too_short", "length_cap", "silence_gap", "clipping", "quiet")
+QC_CODES = ("text_cut", "too_long", "too_short", "length_cap", "silence_gap", "clipping", "quiet")
+TEXT_CODES = ("text_cut",)  # findings about the text itself: another take of the same text has them too
 
 TOO_LONG_FACTOR = 2.5  # too_long: longer than this times the expected duration ...
 TOO_LONG_SLACK_S = 2.0  # ... plus this many seconds
@@ -42,16 +43,26 @@ class Flag:
 
 
 def check_take(
-    text: str, audio: np.ndarray, sample_rate: int, semantic_tokens: int, token_cap: int
+    text: str, audio: np.ndarray, sample_rate: int, semantic_tokens: int, token_cap: int, *, text_tokens: int
 ) -> tuple[Flag, ...]:
     """The flags of one take, in the order of QC_CODES; () for a take that looks fine.
 
     text: the segment's text. audio: its mono float32 samples, shape (samples,), at `sample_rate` Hz.
     semantic_tokens: how many semantic tokens the take has; token_cap: the most it could have had
-    (at token_cap - 1 or more it hit the cap). Empty audio is flagged too_short.
+    (at token_cap - 1 or more it hit the cap). text_tokens: the text's BERT tokens (Bark reads
+    TEXT_CONTEXT of them). Empty audio is flagged too_short.
     """
-    samples = _checked(audio, sample_rate, semantic_tokens, token_cap)
-    flags = _length_flags(text, len(samples) / sample_rate)
+    samples = _checked(audio, sample_rate, semantic_tokens, token_cap, text_tokens)
+    flags = []
+    if text_tokens > TEXT_CONTEXT:
+        flags.append(
+            Flag(
+                "text_cut",
+                f"{text_tokens} text tokens: Bark reads only the first {TEXT_CONTEXT}, so the end of this text "
+                "was not spoken (split the segment)",
+            )
+        )
+    flags += _length_flags(text, len(samples) / sample_rate)
     if semantic_tokens >= token_cap - 1:
         flags.append(
             Flag(
@@ -70,11 +81,12 @@ def _spoken_chars(text: str) -> int:
     return len(" ".join(_TAG.sub(" ", text).replace("♪", " ").split()))
 
 
-def _checked(audio: np.ndarray, sample_rate: int, semantic_tokens: int, token_cap: int) -> np.ndarray:
+def _checked(audio: np.ndarray, sample_rate: int, semantic_tokens: int, token_cap: int, text_tokens: int) -> np.ndarray:
     """The take's samples as float32 (samples,), NaN made silence; InputError for bad arguments."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) or sample_rate <= 0:
         raise InputError(f"sample_rate must be a whole number of Hz above 0, got {sample_rate!r}")
-    for name, value in (("semantic_tokens", semantic_tokens), ("token_cap", token_cap)):
+    counts = (("semantic_tokens", semantic_tokens), ("token_cap", token_cap), ("text_tokens", text_tokens))
+    for name, value in counts:
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise InputError(f"{name} must be a whole number, 0 or more; got {value!r}")
     samples = np.asarray(audio, dtype=np.float32)

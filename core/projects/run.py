@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..constants import SAMPLE_RATE
 from ..engine import SEGMENT_STAGES, Engine, Progress, SegmentResult
 from ..errors import Cancelled, InputError
-from ..qc import check_take
+from ..qc import TEXT_CODES, check_take
 from ..semantic import max_semantic_tokens
 from .store import PENDING, Project, SegmentState, derived_seed
 
@@ -157,7 +157,9 @@ class _Run:
         def keep(result: SegmentResult) -> None:
             nonlocal started
             segment_id = batch[result.index]
-            flags = check_take(result.text, result.audio, SAMPLE_RATE, len(result.semantic), cap)
+            flags = check_take(
+                result.text, result.audio, SAMPLE_RATE, len(result.semantic), cap, text_tokens=result.text_tokens
+            )
             took, started = time.perf_counter() - started, time.perf_counter()
             mine = self.made.setdefault(segment_id, [])
             keep_pick = segment_id not in self.rerolled or bool(mine)
@@ -187,7 +189,8 @@ class _Run:
         candidates = (
             [segment.take(n) for n in mine] if rerolled else [t for t in segment.takes if t.text == segment.text]
         )
-        if flags and len(mine if rerolled else segment.takes) < self.project.settings.best_of:
+        another_may_pass = any(flag.code not in TEXT_CODES for flag in flags)
+        if another_may_pass and len(mine if rerolled else segment.takes) < self.project.settings.best_of:
             self.todo.insert(0, segment_id)
         elif len(candidates) > 1:
             best = min(candidates, key=lambda t: (len(t.flags), t.number))

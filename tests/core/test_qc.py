@@ -27,8 +27,8 @@ def codes(flags: tuple[Flag, ...]) -> list[str]:
     return [flag.code for flag in flags]
 
 
-def check(audio: np.ndarray, text: str = TEXT_40, tokens: int = 150) -> tuple[Flag, ...]:
-    return check_take(text, audio, RATE, tokens, CAP)
+def check(audio: np.ndarray, text: str = TEXT_40, tokens: int = 150, text_tokens: int = 12) -> tuple[Flag, ...]:
+    return check_take(text, audio, RATE, tokens, CAP, text_tokens=text_tokens)
 
 
 def test_a_clean_take_has_no_flags() -> None:
@@ -43,6 +43,14 @@ def test_too_long_says_how_long_against_what() -> None:
     assert flag.message.startswith("12.8 s for 40 characters: about 2.9 s expected (likely rambling")
     limit = 2.5 * 40 / CHARS_PER_SECOND + 2.0
     assert check(tone(limit - 0.05)) == ()
+
+
+def test_a_text_longer_than_bark_reads_is_flagged_with_its_count() -> None:
+    (flag,) = check(tone(3.0), text_tokens=300)
+    assert flag.code == "text_cut" and flag.message.startswith("300 text tokens: Bark reads only the first 256")
+    assert check(tone(3.0), text_tokens=256) == ()
+    with pytest.raises(InputError, match="text_tokens"):
+        check(tone(3.0), text_tokens=-1)
 
 
 def test_too_short_only_for_texts_long_enough() -> None:
@@ -121,6 +129,6 @@ def test_odd_samples_and_bad_arguments() -> None:
     with pytest.raises(InputError, match="mono"):
         check(np.zeros((RATE, 2), np.float32))
     with pytest.raises(InputError, match="sample_rate"):
-        check_take(TEXT_40, tone(1.0), 0, 10, CAP)
+        check_take(TEXT_40, tone(1.0), 0, 10, CAP, text_tokens=12)
     with pytest.raises(InputError, match="semantic_tokens"):
-        check_take(TEXT_40, tone(1.0), RATE, -1, CAP)
+        check_take(TEXT_40, tone(1.0), RATE, -1, CAP, text_tokens=12)
