@@ -126,12 +126,14 @@ def serve_on_ray(args: argparse.Namespace, settings: EngineSettings, auth: tuple
     if not args.api_only:
         print("bark_webui.py: error: --ray serves the REST API only; add --api-only", file=sys.stderr)
         return 2
-    if args.ray and "RAY_AUTH_MODE" not in os.environ and ray_token_at_hand():
+    token = ray_token_at_hand()
+    if args.ray and "RAY_AUTH_MODE" not in os.environ and token:
         # Ray reads this when it is imported. A cluster that `ray start` made where a token was at
-        # hand asks for it, but Ray itself turns token mode on only for a cluster it starts.
+        # hand asks for it, but Ray itself turns token mode on only for a cluster it starts (and a
+        # cluster without token authentication takes a client in token mode too).
         os.environ["RAY_AUTH_MODE"] = "token"
     try:
-        from webui.ray_serve import ClusterSettings, serve_cluster
+        from webui.ray_serve import ClusterSettings, ClusterUnreachable, serve_cluster
     except ImportError:
         print("bark_webui.py: error: --ray needs Ray Serve: pip install '.[ray]'", file=sys.stderr)
         return 2
@@ -152,23 +154,27 @@ def serve_on_ray(args: argparse.Namespace, settings: EngineSettings, auth: tuple
     print(f"bark_webui.py: the REST API from {where} at http://{host}:{args.port}/ (docs at /docs)", file=sys.stderr)
     try:
         serve_cluster(cluster, args.ray or None, host, args.port)
-    except ConnectionError as e:  # ray.init's, for an address it could not reach or that refused it
-        print(
-            f"bark_webui.py: error: could not connect to the Ray cluster at {args.ray}: {e}. Check the address "
-            "(`ray start --head` prints it); a cluster with token authentication also needs its token here "
-            "(RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as on the cluster's nodes).",
-            file=sys.stderr,
-        )
+    except ClusterUnreachable as e:
+        if not args.ray:
+            hint = ""
+        elif os.environ.get("RAY_AUTH_MODE") == "token":
+            hint = f" It was asked with the token of {token or 'RAY_AUTH_TOKEN'}: that must be the cluster's token."
+        else:
+            hint = (
+                " A cluster with token authentication also needs its token here (RAY_AUTH_TOKEN, "
+                "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, as on its nodes)."
+            )
+        print(f"bark_webui.py: error: {e}{hint}", file=sys.stderr)
         return 2
     return 0
 
 
-def ray_token_at_hand() -> bool:
-    """Whether this machine has a Ray cluster token, where Ray looks for one."""
+def ray_token_at_hand() -> str | None:
+    """Where this machine has a Ray cluster token, of the places Ray looks for one; None: nowhere."""
     if os.environ.get("RAY_AUTH_TOKEN"):
-        return True
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
-    return Path(path).is_file() if path else (Path.home() / ".ray" / "auth_token").is_file()
+        return "RAY_AUTH_TOKEN"
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    return str(path) if path.is_file() else None
 
 
 def serve(args: argparse.Namespace, engine: Engine, auth: tuple[str, str] | None) -> None:

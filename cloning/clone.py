@@ -64,6 +64,9 @@ class CloneResult:
     duration_s: float  # seconds of audio in the first voice
 
 
+SAVING = "saving"  # the progress stage from which the voices are being written into the library
+
+
 class VoiceCloner:
     """Clones voices into `engine.library`, with `engine`'s models, device and model locator.
 
@@ -120,7 +123,7 @@ class VoiceCloner:
             for i, window in enumerate(windows):
                 report(f"encoding voice {i + 1} of {len(windows)}", 0.2 + 0.7 * i / len(windows))
                 prompts.append(self._prompt(clip, window, models, source.name))
-        report("saving", 0.9)
+        report(SAVING, 0.9)
         notes = clip.notes + tuple(cut_notes)
         common = _common_metadata(source, options, notes, models, len(windows))
         pending = [

@@ -28,7 +28,7 @@ from .activity import Loading, LoadingWatch
 from .audio import join_segments
 from .coarse import generate_coarse
 from .codec import Codec
-from .constants import SAMPLE_RATE, TEXT_CONTEXT
+from .constants import SAMPLE_RATE
 from .devices import DEVICES, DTYPES, autocast, resolve_device, resolve_dtype
 from .errors import Cancelled, InputError, VoiceError
 from .fields import check_fields, one_of, option, ranged
@@ -39,6 +39,7 @@ from .loading import STAGES, load_preset, model_files
 from .model_cache import CODEC, ModelCache
 from .options import MAX_SEED, MAX_TEXT_CHARS, GenerationOptions
 from .presets import is_preset
+from .qc import text_cut
 from .semantic import encode_text, generate_semantic, max_semantic_tokens
 from .textsplit import Segment, split_text
 from .voice import VoicePrompt
@@ -206,11 +207,9 @@ class GenerationResult:
 def _segment_warnings(result: SegmentResult) -> list[str]:
     n = result.index + 1
     warnings = []
-    if result.text_tokens > TEXT_CONTEXT:
-        warnings.append(
-            f"Segment {n} is {result.text_tokens} text tokens; Bark reads only the first {TEXT_CONTEXT}, "
-            "so its end was not spoken. Use a smaller split length."
-        )
+    cut = text_cut(result.text_tokens)
+    if cut:
+        warnings.append(f"Segment {n} is {cut}. Use a smaller split length.")
     if len(result.semantic) == 0:
         warnings.append(f"Bark produced no speech for segment {n}; try another seed.")
     return warnings

@@ -54,14 +54,9 @@ def check_take(
     """
     samples = _checked(audio, sample_rate, semantic_tokens, token_cap, text_tokens)
     flags = []
-    if text_tokens > TEXT_CONTEXT:
-        flags.append(
-            Flag(
-                "text_cut",
-                f"{text_tokens} text tokens: Bark reads only the first {TEXT_CONTEXT}, so the end of this text "
-                "was not spoken (split the segment)",
-            )
-        )
+    cut = text_cut(text_tokens)
+    if cut:
+        flags.append(Flag("text_cut", f"{cut} (split the segment)"))
     flags += _length_flags(text, len(samples) / sample_rate)
     if semantic_tokens >= token_cap - 1:
         flags.append(
@@ -74,6 +69,13 @@ def check_take(
     if samples.size:
         flags += _level_flags(samples, sample_rate)
     return tuple(sorted(flags, key=lambda flag: QC_CODES.index(flag.code)))
+
+
+def text_cut(text_tokens: int) -> str | None:
+    """What is wrong with a text of `text_tokens` BERT tokens, in words; None if Bark reads all of it."""
+    if text_tokens <= TEXT_CONTEXT:
+        return None
+    return f"{text_tokens} text tokens: Bark reads only the first {TEXT_CONTEXT}, so the end of the text was not spoken"
 
 
 def _spoken_chars(text: str) -> int:

@@ -57,8 +57,9 @@ from ray import serve
 from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
 from cloning import CloneOptions, CloneResult, VoiceCloner
-from core.engine import Engine, EngineSettings, GenerationResult, Progress, SegmentResult
-from core.errors import Cancelled
+from cloning.clone import SAVING
+from core.engine import Engine, EngineSettings, GenerationResult, SegmentResult
+from core.errors import BarkError, Cancelled
 from core.options import GenerationOptions
 
 from .api.queue import FIRST_GUESS_S, MAX_RETRY_AFTER_S, GenerationQueue, Overloaded, Ticket
@@ -71,7 +72,7 @@ INGRESS = "BarkApi"
 GENERATOR = "BarkGenerator"
 REPLICA_HEADER = "X-Bark-Replica"
 PROGRESS_EVERY_S = 0.2  # a replica sends a step's progress at most this often (a stage's start always)
-LOST_RETRIES = 1  # a generation that lost its replica before sending anything is tried again this often
+LOST_RETRIES = 1  # a call that lost its replica before sending what cannot be taken back is tried again this often
 INGRESS_WORKERS = 256  # threads of the ingress that wait on remote calls (each a generation in flight)
 REPLICAS_SEEN_S = 120.0  # replicas that answered this recently count as serving (Retry-After)
 SERVE_STATUS_EVERY_S = 5.0  # how often the ingress asks Serve how its generation replicas are (for /health)
@@ -198,8 +199,12 @@ class GenerationWorker:
             loop.call_soon_threadsafe(items.put_nowait, (True, item))
 
         def run() -> None:
+            # A load (minutes, for a first download) is told as it goes: /health shows it.
+            loads = _Throttled(lambda loading: put(self._served()), key=lambda loading: loading.what)
             try:
-                loop.call_soon_threadsafe(items.put_nowait, (False, work(put, _Throttled(put), cancel)))
+                with self.engine.watch.listen(loads):
+                    result = work(put, _Throttled(put, key=lambda p: p.stage, last=lambda p: p.step == p.total), cancel)
+                loop.call_soon_threadsafe(items.put_nowait, (False, result))
             except BaseException as e:  # raised in the caller's process, as on one machine
                 loop.call_soon_threadsafe(items.put_nowait, (False, e))
 
@@ -223,16 +228,21 @@ class GenerationWorker:
 
 
 class _Throttled:
-    """A progress callback that passes a stage's first report, then at most one per PROGRESS_EVERY_S."""
+    """A callback that passes the first report of each kind (`key`: a stage, a load), a last one
+    (`last`: a stage's final step), and otherwise at most one per PROGRESS_EVERY_S."""
 
-    def __init__(self, put: Callable[[Any], None]):
-        self.put, self.last, self.stage = put, 0.0, None
+    def __init__(
+        self, put: Callable[[Any], None], key: Callable[[Any], Any], last: Callable[[Any], bool] | None = None
+    ):
+        self.put, self.key, self.is_last = put, key, last
+        self.at, self.kind = 0.0, None
 
-    def __call__(self, p: Progress) -> None:
-        now = time.monotonic()
-        if p.stage != self.stage or now - self.last >= PROGRESS_EVERY_S or p.step == p.total:
-            self.put(p)
-            self.last, self.stage = now, p.stage
+    def __call__(self, report) -> None:
+        now, kind = time.monotonic(), self.key(report)
+        last = self.is_last is not None and self.is_last(report)
+        if kind != self.kind or now - self.at >= PROGRESS_EVERY_S or last:
+            self.put(report)
+            self.at, self.kind = now, kind
 
 
 def _load_class(path: str) -> type:
@@ -249,10 +259,11 @@ _SERVED_BY: contextvars.ContextVar[dict | None] = contextvars.ContextVar("bark_s
 class ReplicaLost(Overloaded):
     """The replica serving a request stopped (Serve starts another): the API's 503 with Retry-After."""
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, detail: str = ""):
         Exception.__init__(
             self,
-            f"The worker generating this request stopped; the server starts another. Try again in {retry_after} s.",
+            f"The worker generating this request stopped; the server starts another. Try again in {retry_after} s."
+            + (f" {detail}" if detail else ""),
         )
         self.retry_after = retry_after
 
@@ -376,8 +387,9 @@ class ServeWatch:
     """Serve's own view of the generation deployment (its status, its replicas by state), asked every
     SERVE_STATUS_EVERY_S by a thread of the ingress, so that /health never waits on Serve's controller."""
 
-    def __init__(self, every_s: float = SERVE_STATUS_EVERY_S):
+    def __init__(self, app_name: str, every_s: float = SERVE_STATUS_EVERY_S):
         self._last: dict | None = None
+        self.app_name = app_name  # the config's name for the application, which may not be APP_NAME
         threading.Thread(target=self._ask, args=(every_s,), daemon=True, name="bark-serve-status").start()
 
     def current(self) -> dict | None:
@@ -388,7 +400,7 @@ class ServeWatch:
     def _ask(self, every_s: float) -> None:
         while True:
             try:
-                deployment = serve.status().applications[APP_NAME].deployments[GENERATOR]
+                deployment = serve.status().applications[self.app_name].deployments[GENERATOR]
                 states = {_name(state): count for state, count in deployment.replica_states.items()}
                 self._last = {"at": time.monotonic(), "view": {"status": _name(deployment.status), "replicas": states}}
             except Exception as e:  # the controller restarts, or the application is not up yet: ask again
@@ -415,13 +427,14 @@ class RemoteEngine(Engine):
         """The cluster's engines: Serve's count of the generation replicas, and what each replica that
         served lately said of itself (its device, models, a load under way) when it last answered."""
         replicas = self.calls.replicas()
-        models = sorted({model for replica in replicas for model in replica["models"]})
-        devices = sorted({replica["device"] for replica in replicas})
+        models = sorted({model for replica in replicas for model in replica.get("models", ())})
+        devices = sorted({replica["device"] for replica in replicas if replica.get("device")})
+        loading = [{"replica": r["replica"], **r["loading"]} for r in replicas if r.get("loading")]
         return {
-            "device": ", ".join(devices) or "not known yet: no generation replica has answered",
+            "device": ", ".join(devices) or None,  # None: no generation replica has answered yet
             "models_loaded": bool(models),
             "models": models,
-            "loading": next((r["loading"] for r in replicas if r["loading"]), None),
+            "loading": loading[0] if loading else None,
             "cluster": {
                 "generation": self.serve_watch.current() if self.serve_watch is not None else None,
                 "replicas": replicas,
@@ -432,16 +445,19 @@ class RemoteEngine(Engine):
         options = options or GenerationOptions()
         cancel = cancel or threading.Event()
         args = (text, voice, options, allow_paths)
-        with self.cancellable(cancel):
+        result = None
+        with self.cancellable(cancel):  # read to the end (the result is the last item): the call is complete
             for item in self.calls.retrying("generate", cancel, *args, kept=lambda i: isinstance(i, SegmentResult)):
                 if isinstance(item, GenerationResult):
-                    return item
-                if isinstance(item, SegmentResult):
+                    result = item
+                elif isinstance(item, SegmentResult):
                     if on_segment is not None:
                         on_segment(item)
                 elif progress is not None:
                     progress(item)
-        raise ReplicaLost(self.calls.retry_after())  # not reached: the stream ends with its result
+        if result is None:  # not reached: the stream ends with its result
+            raise ReplicaLost(self.calls.retry_after())
+        return result
 
     def generate_segments(
         self, texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, on_segment=None
@@ -475,9 +491,8 @@ class RemoteEngine(Engine):
         return results
 
     def decode(self, fine) -> np.ndarray:
-        for item in self.calls.retrying("decode", None, np.asarray(fine), timed=False):
-            return item
-        raise ReplicaLost(self.calls.retry_after())
+        (audio,) = self.calls.retrying("decode", None, np.asarray(fine), timed=False)  # its one item
+        return audio
 
 
 class RemoteCloner(VoiceCloner):
@@ -494,12 +509,27 @@ class RemoteCloner(VoiceCloner):
             source_name = source_name or Path(audio).name
             audio = Path(audio).read_bytes()
         args = (audio, suffix, name, options, overwrite, source_name)
-        for item in self.calls.retrying("clone", None, *args, timed=False):  # its progress may start over
-            if isinstance(item, CloneResult):
-                return item
-            if progress is not None:
-                progress(*item)  # raises Cancelled when the clone was cancelled: the remote call is cancelled
-        raise ReplicaLost(self.calls.retry_after())
+        result, saving = None, False
+        try:  # tried again, its progress starting over, unless the replica had begun to write the voices
+            for item in self.calls.retrying(
+                "clone", None, *args, kept=lambda i: isinstance(i, tuple) and i[0] == SAVING, timed=False
+            ):
+                if isinstance(item, CloneResult):
+                    result = item
+                else:
+                    saving = saving or item[0] == SAVING
+                    if progress is not None:
+                        progress(*item)  # raises Cancelled when the clone was cancelled: the remote call is too
+        except ReplicaLost as e:
+            if saving:
+                raise ReplicaLost(
+                    e.retry_after,
+                    f"It was saving the voice: see whether '{name}' is in the library before cloning again.",
+                ) from None
+            raise
+        if result is None:  # not reached: the stream ends with its result
+            raise ReplicaLost(self.calls.retry_after())
+        return result
 
 
 class _NoTurn:
@@ -576,7 +606,7 @@ class ApiIngress:
         from .studio import Studio
 
         calls = RemoteCalls(generator, settings.max_queue)
-        engine = RemoteEngine(settings.engine, calls, ServeWatch())
+        engine = RemoteEngine(settings.engine, calls, ServeWatch(serve.get_replica_context().app_name))
         studio = Studio(
             engine, None, cloner=RemoteCloner(engine), allow_paths=False, projects_dir=settings.projects_dir
         )
@@ -620,6 +650,10 @@ def app_builder(args: dict) -> Any:
     return build_app(ClusterSettings(engine=EngineSettings(**engine), **args))
 
 
+class ClusterUnreachable(BarkError):
+    """Ray could not join the cluster at the address given (or start a local one)."""
+
+
 def serve_cluster(settings: ClusterSettings, address: str | None, host: str, port: int) -> None:
     """Start (or join, at `address`) a Ray cluster, run the application on it at host:port, and serve
     until Ctrl-C. A new local cluster gets this checkout on its workers' path; a cluster at an address
@@ -628,8 +662,12 @@ def serve_cluster(settings: ClusterSettings, address: str | None, host: str, por
         runtime_env = {"working_dir": str(ROOT), "excludes": ["/prompts", "/outputs", "/projects", ".git"]}
     else:
         runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}}
-    # "local": a new cluster, never one that `ray start` left running (or its stale address file)
-    ray.init(address=address or "local", runtime_env=runtime_env)
+    try:  # "local": a new cluster, never one that `ray start` left running (or its stale address file)
+        ray.init(address=address or "local", runtime_env=runtime_env)
+    except (ConnectionError, ray.exceptions.AuthenticationError) as e:
+        where = f"connect to the Ray cluster at {address}" if address else "start a local Ray cluster"
+        check = " Check the address (`ray start --head` prints it)." if address else ""
+        raise ClusterUnreachable(f"could not {where}: {e}.{check}") from e
     serve.start(http_options={"host": host, "port": port})
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped like Ctrl-C: the app is taken down
     try:

@@ -189,7 +189,8 @@ class _Run:
         candidates = (
             [segment.take(n) for n in mine] if rerolled else [t for t in segment.takes if t.text == segment.text]
         )
-        another_may_pass = any(flag.code not in TEXT_CODES for flag in flags)
+        # A text too long for Bark flags every take of it (and its length checks then expect too much).
+        another_may_pass = bool(flags) and not any(flag.code in TEXT_CODES for flag in flags)
         if another_may_pass and len(mine if rerolled else segment.takes) < self.project.settings.best_of:
             self.todo.insert(0, segment_id)
         elif len(candidates) > 1:

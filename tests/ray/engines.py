@@ -8,6 +8,8 @@ TinyClusterEngine is the real engine on the tiny pack with every segment capped 
   knows which replica holds it, and can kill it); a cancel meanwhile writes cancelled/<replica> and
   stops it.
 - "Paced:" anywhere in the text waits PACE_S after each segment (a stream whose segments come apart in time).
+- "Stall:" anywhere in the text: after the first segment, waits until cancelled (or HOLD_MOST_S): a
+  stream under way, for as long as a test needs (to kill its replica).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class TinyClusterEngine(Engine):
         self._hold(text, cancel)
         if "Paced:" in text:
             on_segment = _paced(on_segment)
+        elif "Stall:" in text:
+            on_segment = _stalled(on_segment, cancel)
         return super().generate(text, voice, options, progress, cancel, allow_paths, on_segment=on_segment)
 
     def generate_segments(self, texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, **kw):
@@ -81,6 +85,16 @@ def _paced(on_segment):
         time.sleep(PACE_S)
 
     return paced
+
+
+def _stalled(on_segment, cancel: threading.Event):
+    def stalled(segment):
+        if on_segment is not None:
+            on_segment(segment)
+        if cancel.wait(HOLD_MOST_S):
+            raise Cancelled("Generation cancelled.")
+
+    return stalled
 
 
 def _mark(folder: Path, replica: str) -> None:

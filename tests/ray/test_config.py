@@ -53,27 +53,34 @@ def test_the_ray_flags():
 def own_environ(monkeypatch):
     """os.environ as a copy: what the command sets there (RAY_AUTH_MODE) stays in the test. Ray reads
     that variable when it is imported, so a leak would break every later cluster of the session."""
-    monkeypatch.setattr(os, "environ", dict(os.environ))
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+    }
+    monkeypatch.setattr(os, "environ", environ)
 
 
 def test_a_cluster_that_cannot_be_reached_is_an_error_that_says_what_to_check(
-    own_environ, monkeypatch, tiny_models, capsys
+    own_environ, monkeypatch, tiny_models, tmp_path, capsys
 ):
-    def unreachable(settings, address, host, port):
-        raise ConnectionError(f"Failed to connect to Ray cluster at {address}")
+    def unreachable(**kwargs):
+        raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}")
 
-    monkeypatch.setattr("webui.ray_serve.serve_cluster", unreachable)
+    monkeypatch.setattr("ray.init", unreachable)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no token at hand
     argv = ["--api-only", "--ray", "head:6379", "--models-dir", str(tiny_models), "--offline"]
     assert bark_webui.main(argv) == 2
     error = capsys.readouterr().err
-    assert "could not connect to the Ray cluster at head:6379" in error and "RAY_AUTH_TOKEN" in error
+    assert "could not connect to the Ray cluster at head:6379: Failed to connect" in error
+    assert "Check the address" in error and "also needs its token here (RAY_AUTH_TOKEN" in error
+    (tmp_path / "token").write_text("abc")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "token"))
+    assert bark_webui.main(argv) == 2
+    assert f"asked with the token of {tmp_path / 'token'}: that must be the cluster's" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "home", None])
 def test_a_token_at_hand_turns_rays_token_mode_on(where, own_environ, monkeypatch, tiny_models, tmp_path):
     """Ray turns it on for a cluster it starts, not for one it joins: the command does."""
-    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     token = tmp_path / ".ray" / "auth_token"
     token.parent.mkdir()

@@ -34,7 +34,9 @@ def head(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
     env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"  # a test's cluster stops at once (no 30-s drain)
     command = ["ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=3", "--include-dashboard=false"]
-    process = subprocess.Popen([*command, "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL)
+    command += ["--disable-usage-stats", f"--ray-client-server-port={free_port()}"]  # not the default 10001
+    # its own process group: whatever happens, its Ray processes can be stopped with it
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_until(lambda: _listens(port) or process.poll() is not None, timeout=60)
         assert process.poll() is None, "ray start --head failed"
@@ -44,7 +46,7 @@ def head(tmp_path):
         try:
             process.wait(90)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @dataclass
@@ -76,7 +78,11 @@ def test_the_api_on_an_existing_cluster_serves_and_stops_without_the_cluster(hea
             assert answer.headers["X-Bark-Replica"] and answer.content[:4] == b"RIFF"
     finally:
         api.send_signal(signal.SIGTERM)
-        returned = api.wait(60)
+        try:
+            returned = api.wait(60)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            raise
     assert returned == 0
     assert head.process.poll() is None  # the cluster is still there
     wait_until(lambda: not _answers(f"{url}/health"), timeout=60)  # the application is gone

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cloning import CloneResult
-from core.engine import EngineSettings, SegmentResult
+from core.engine import EngineSettings, GenerationResult, SegmentResult
 from core.options import GenerationOptions
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install '.[ray]'): not tested")
@@ -44,6 +44,7 @@ class Handle:
     def __init__(self, *scripts: list):
         self.scripts = list(scripts)
         self.calls: list[str] = []
+        self.responses: list[Response] = []
 
     def options(self, **_) -> Handle:
         return self
@@ -51,7 +52,8 @@ class Handle:
     def __getattr__(self, method: str):
         def remote(*args) -> Response:
             self.calls.append(method)
-            return Response(self.scripts.pop(0))
+            self.responses.append(Response(self.scripts.pop(0)))
+            return self.responses[-1]
 
         return type("Method", (), {"remote": staticmethod(remote)})
 
@@ -81,6 +83,28 @@ def test_a_clone_whose_replica_stopped_is_cloned_again_on_another(remote, tmp_pa
     assert engine.calls.handle.calls == ["clone", "clone"] and reports == [("features", 0.5)] * 2
 
 
+def test_a_clone_whose_replica_stopped_while_saving_is_not_cloned_again(remote, tmp_path):
+    """The voice may be in the library already: a retry would find its name taken (or write it twice)."""
+    engine = remote([served("r1"), ("features", 0.5), ("saving", 0.9), DIED])
+    clip = tmp_path / "me.wav"
+    clip.write_bytes(b"RIFF")
+    with pytest.raises(ReplicaLost, match="see whether 'me' is in the library"):
+        RemoteCloner(engine).clone(clip, "me")
+    assert engine.calls.handle.calls == ["clone"]
+
+
+def test_a_finished_call_is_complete_not_cancelled_and_its_time_counts(remote):
+    """The caller reads each call to its end: a finished generation is not cancelled afterwards, and
+    its time is what Retry-After is measured from (before: a first guess, whatever the calls took)."""
+    result = GenerationResult(np.zeros(320, np.float32), 24_000, 0, "Hi.", None, GenerationOptions(), ())
+    engine = remote([served("r1"), served("r1"), result])
+    in_flight = engine.calls.retry_after()
+    assert engine.generate("Hi.", None, GenerationOptions()) is result
+    (response,) = engine.calls.handle.responses
+    assert not response.cancelled
+    assert engine.calls.retry_after() == 1 < in_flight  # measured: a call takes no time here
+
+
 def test_a_decode_whose_replica_stopped_is_decoded_again(remote):
     audio = np.ones(320, np.float32)
     engine = remote([served("r1"), DIED], [served("r2"), served("r2"), audio])
@@ -93,6 +117,17 @@ def test_a_generation_that_sent_a_segment_is_not_made_again(remote):
     with pytest.raises(ReplicaLost):
         engine.generate("Hi. There.", None, GenerationOptions(), on_segment=lambda s: None)
     assert engine.calls.handle.calls == ["generate"]
+
+
+def test_health_shows_a_load_under_way_on_a_replica(remote):
+    """A replica tells each load as it goes (a first download takes minutes): /health shows it meanwhile."""
+    loading = {"what": "the text model", "file": "text_2.pt", "done_bytes": 10, "total_bytes": 100}
+    result = GenerationResult(np.zeros(320, np.float32), 24_000, 0, "Hi.", None, GenerationOptions(), ())
+    engine = remote([served("r1", models=[]), served("r1", models=[], loading=loading), "a step", served("r1"), result])
+    seen = []
+    engine.generate("Hi.", None, GenerationOptions(), progress=lambda step: seen.append(engine.status()["loading"]))
+    assert seen == [{"replica": "r1", **loading}]
+    assert engine.status()["loading"] is None  # done by the time it answered
 
 
 def test_health_names_the_replicas_that_served_with_their_devices_and_models(remote):
