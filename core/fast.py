@@ -2,14 +2,20 @@
 
 On the CPU each Linear of the text and coarse GPTs becomes a `FastLinear`: a single decode row
 multiplies int8 weights with per-output-channel scales (memory-bound: fewer bytes, less time; a
-whole text-model step 11.1 ms against 13.9 with packed bf16), anything larger uses bf16 weights packed
-for oneDNN (core.cpu_linear; a batch of 5 decode rows 23.8 -> 19.6 ms a step against int8). The
-fine GPT runs on packed bf16 weights too (six passes over 1024 positions 1.62 -> 1.42 s), everything
-else in bf16. On GPUs the weights are simply cast to the autocast dtype.
+whole text-model step 11.1 ms against 13.9 with packed bf16), or with `quantize="int4"` int4 weights
+in groups of 128 inputs (half the bytes again: 48 block matrices 6.6 -> 3.4 ms on one thread),
+anything larger uses bf16 weights packed for oneDNN (core.cpu_linear; a batch of 5 decode rows
+23.8 -> 19.6 ms a step against int8). Around those layers the GPTs compute in fp32, as in exact mode:
+the CPU attention kernel with one query on bf16 keys and values (a bf16 KV cache) took 3-8x as long
+as on fp32 ones (527 against 64 us a layer at 900 positions), so with a bf16 cache a one-thread
+coarse step took 20.9 ms, with an fp32 one 13.0. The fine GPT runs on packed bf16 weights and bf16
+activations (six passes over 1024 positions 1.62 -> 1.42 s). On GPUs the weights are simply cast to
+the autocast dtype.
 
 The trade-off: logits move by 1.1% (bf16) to 2.3% (a one-row step on int8 weights), relative L2 at
 the real sizes (python -m bench.bench_core; tests/core/test_fast.py holds them under 3%), so a seed
-gives different, equally plausible audio than in exact mode.
+gives different, equally plausible audio than in exact mode. int4 weights move a one-row step's
+logits by about 22%: a rougher approximation of the model, offered as its own setting.
 """
 
 from __future__ import annotations
@@ -107,38 +113,41 @@ class Int4Matmul:
 class FastLinear(nn.Module):
     """y = x W^T (+ b): int8 or int4 W for one row or a slice of the outputs, bf16 W otherwise.
 
-    The bf16 weights are packed for oneDNN where it runs bf16 (`packed=None`), else kept plain. The
-    quantised weights are plain attributes, like the packed ones: CPU-only, outside state_dict and `.to()`.
+    x and y stay fp32, so the activations around the layer do too: PyTorch's CPU attention for one
+    query takes 3-8x as long on bf16 keys and values as on fp32 ones (module docstring). The bf16
+    weights are packed for oneDNN where it runs bf16 (`packed=None`), else kept plain. The quantised
+    weights are plain attributes, like the packed ones: CPU-only, outside state_dict and `.to()`.
     """
 
     def __init__(self, linear: nn.Linear, packed: bool | None = None, quantize: str = "int8"):
         super().__init__()
         if packed is None:
             packed = can_pack(torch.bfloat16)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
         weight = linear.weight.detach().float()
         self.matmul = Int4Matmul(weight) if quantize == "int4" else Int8Matmul(weight)
         bias = linear.bias
-        self.register_buffer("bias", None if bias is None else bias.detach().to(torch.bfloat16))
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
         if packed:
             self.packed, self.weight_bf16 = pack(weight.to(torch.bfloat16)), None
         else:
             self.packed, self.weight_bf16 = None, weight.to(torch.bfloat16)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(torch.bfloat16)
+        x16 = x.to(torch.bfloat16)
         if rows_of(x) == 1:  # one row: the hot path of every decode step, kept lean
-            y = self.matmul(x.reshape(1, -1)).view(*x.shape[:-1], -1)
-            return y if self.bias is None else y + self.bias
-        if self.packed is not None:
-            return packed_linear(x, self.packed, self.bias)
-        return F.linear(x, self.weight_bf16, self.bias)
+            y = self.matmul(x16.reshape(1, -1)).view(*x.shape[:-1], -1)
+        elif self.packed is not None:
+            y = packed_linear(x16, self.packed, None)
+        else:
+            y = F.linear(x16, self.weight_bf16)
+        return y.float() if self.bias is None else y + self.bias  # bf16 + fp32 bias: fp32
 
     def forward_rows(self, x: torch.Tensor, rows: slice) -> torch.Tensor:
         """Only the outputs `rows` (see core.model.linear_rows): a head slice for a few rows, quantised."""
-        x = x.to(torch.bfloat16)
-        flat = x.reshape(rows_of(x), x.shape[-1]).contiguous()
+        flat = x.reshape(rows_of(x), x.shape[-1]).to(torch.bfloat16).contiguous()
         y = self.matmul.rows(flat, rows).view(*x.shape[:-1], -1)
-        return y if self.bias is None else y + self.bias[rows]
+        return y.float() if self.bias is None else y + self.bias[rows]
 
 
 def make_fast(model: nn.Module, device: torch.device, gpu_dtype: torch.dtype, quantize: str = "int8") -> nn.Module:
@@ -146,11 +155,11 @@ def make_fast(model: nn.Module, device: torch.device, gpu_dtype: torch.dtype, qu
     steps run on `quantize` weights (one of QUANTIZE; see one_row_weights)."""
     if device.type != "cpu":
         return model.to(gpu_dtype)
-    if isinstance(model, GPT):
+    if isinstance(model, GPT):  # the rest stays fp32: embeddings, LayerNorms, attention, the KV cache
         swap_linears(model, lambda linear: FastLinear(linear, quantize=quantize))
-    elif isinstance(model, FineGPT):  # 1024 rows a pass; the output heads stay tied to the embeddings
+        return model
+    if isinstance(model, FineGPT):  # 1024 rows a pass; the output heads stay tied to the embeddings
         if can_pack(torch.bfloat16):
             swap_linears(model.transformer.h, lambda linear: PackedLinear(linear, torch.bfloat16))
-    else:  # the codec stays as it is
-        return model
-    return model.to(torch.bfloat16)
+        return model.to(torch.bfloat16)
+    return model  # the codec stays as it is
