@@ -12,10 +12,11 @@ coarse step took 20.9 ms, with an fp32 one 13.0. The fine GPT runs on packed bf1
 activations (six passes over 1024 positions 1.62 -> 1.42 s). On GPUs the weights are simply cast to
 the autocast dtype.
 
-The trade-off: logits move by 1.1% (bf16) to 2.3% (a one-row step on int8 weights), relative L2 at
-the real sizes (python -m bench.bench_core; tests/core/test_fast.py holds them under 3%), so a seed
-gives different, equally plausible audio than in exact mode. int4 weights move a one-row step's
-logits by about 22%: a rougher approximation of the model, offered as its own setting.
+The trade-off: logits move by 0.8% (prefills and batched steps on bf16 weights; the fine stage 1.1%)
+to 1.9-2.2% (a one-row step on int8 weights), relative L2 at the real sizes (python -m
+bench.bench_core; tests/core/test_fast.py holds them under 3%), so a seed gives different, equally
+plausible audio than in exact mode. int4 weights move a one-row step's logits by 22-24%: a rougher
+approximation of the model, offered as its own setting (EngineSettings.quantize).
 """
 
 from __future__ import annotations
