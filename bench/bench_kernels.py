@@ -30,7 +30,7 @@ from core.cpu_linear import can_pack, pack, packed_linear
 from core.fast import Int4Matmul, int4_available
 
 ROUNDS = 5  # each kernel's figure is the median of this many rounds, the kernels taking turns
-INT4_GROUPS = (32, 64, 128)  # inputs per scale and zero: smaller groups move the results less (core.fast)
+INT4_SIZES = (32, 64, 128)  # inputs per scale and zero: smaller groups move the results less (core.fast)
 
 
 def block_shapes(size: str) -> list[tuple[int, int]]:
@@ -60,7 +60,7 @@ def kernels(shapes: list[tuple[int, int]], rows: int) -> dict[str, tuple[float, 
     int8pack = torch.ops.aten._weight_int8pack_mm
     result["int8 int8pack_mm"] = (1.0, [(int8pack, (x16[q.shape[1]], q, s.bfloat16())) for q, s in int8])
     if int4_available():
-        for group in INT4_GROUPS:
+        for group in INT4_SIZES:
             calls = [(Int4Matmul(w, group), (x16[w.shape[1]],)) for w in weights]
             result[f"int4 int4pack_mm g{group}"] = (0.5 + 4 / group, calls)  # a bf16 scale and zero per group
     qlinear = onednn_int8(int8, rows)
