@@ -7,9 +7,10 @@ Prints the time of one pass over every block matrix (what a decode step reads) a
 it implies, for each kernel, row count, and for all threads and one:
 fp32 F.linear (MKL: exact mode's one row), fp32 and bf16 weights packed for oneDNN
 (core.cpu_linear: exact mode's batches, fast mode's batches), int8 weights with
-`_weight_int8pack_mm` (core.fast: fast mode's one row), and oneDNN's int8 x int8 kernel on prepacked
-weights with activations already in int8 - a bound for an int8 path, since quantising each
-activation in PyTorch takes several more small operations per layer.
+`_weight_int8pack_mm` (core.fast: fast mode's one row), int4 weights in groups of 32, 64 and 128
+inputs with `_weight_int4pack_mm_for_cpu` (fast mode's one row with --quantize int4), and oneDNN's
+int8 x int8 kernel on prepacked weights with activations already in int8 - a bound for an int8
+path, since quantising each activation in PyTorch takes several more small operations per layer.
 A kernel that reads its weights well below the rate fp32 F.linear reaches (the memory's speed with
 all threads) is bound by its arithmetic, not by memory.
 """
@@ -26,8 +27,10 @@ import torch.nn.functional as F
 
 from bench.bench_core import SIZES
 from core.cpu_linear import can_pack, pack, packed_linear
+from core.fast import Int4Matmul, int4_available
 
 ROUNDS = 5  # each kernel's figure is the median of this many rounds, the kernels taking turns
+INT4_SIZES = (32, 64, 128)  # inputs per scale and zero: smaller groups move the results less (core.fast)
 
 
 def block_shapes(size: str) -> list[tuple[int, int]]:
@@ -56,6 +59,10 @@ def kernels(shapes: list[tuple[int, int]], rows: int) -> dict[str, tuple[float, 
         int8.append((torch.round(w / scales[:, None]).to(torch.int8), scales))
     int8pack = torch.ops.aten._weight_int8pack_mm
     result["int8 int8pack_mm"] = (1.0, [(int8pack, (x16[q.shape[1]], q, s.bfloat16())) for q, s in int8])
+    if int4_available():
+        for group in INT4_SIZES:
+            calls = [(Int4Matmul(w, group), (x16[w.shape[1]],)) for w in weights]
+            result[f"int4 int4pack_mm g{group}"] = (0.5 + 4 / group, calls)  # a bf16 scale and zero per group
     qlinear = onednn_int8(int8, rows)
     if qlinear is not None:
         result["int8 oneDNN, int8 input"] = (1.0, qlinear)

@@ -1,7 +1,7 @@
 """The loaded models of one engine: lazy loading, a cache keyed by what matters, CPU offload.
 
-The cache key is (stage, size, device, dtype, fast mode), so switching to the small models, another device
-or another precision really loads other weights; at most one model per stage is kept.
+The cache key is (stage, size, device, dtype, fast mode and its weights), so switching to the small models,
+another device or another precision really loads other weights; at most one model per stage is kept.
 With offload, models live on the CPU and visit the GPU only while their stage runs.
 """
 
@@ -24,6 +24,7 @@ from .loading import load_codec_model, load_stage_model, load_tokenizer
 from .model import GPT, FineGPT
 
 CODEC = "codec"
+QUANTIZED_STAGES = ("text", "coarse")  # their GPTs' one-row steps run on quantised weights in fast mode
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ModelKey:
     device: str
     dtype: str
     fast: bool
+    quantize: str  # of fast mode's GPTs on the CPU: int8 or int4 (core.fast); else ""
 
 
 class ModelCache:
@@ -43,15 +45,18 @@ class ModelCache:
         dtype: torch.dtype,
         offload: bool,
         fast: bool = False,
+        quantize: str = "int8",
         watch: LoadingWatch | None = None,
     ):
-        """watch: told what is loading (core.activity; by default the locator's, which downloads report to)."""
+        """quantize: the weights of fast mode's one-row steps on the CPU (core.fast.one_row_weights).
+        watch: told what is loading (core.activity; by default the locator's, which downloads report to)."""
         self.locator = locator
         self.watch = watch or locator.watch or LoadingWatch()
         self.device = device
         self.dtype = dtype
         self.offload = offload and device.type != "cpu"
         self.fast = fast
+        self.quantize = quantize
         self._models: dict[ModelKey, nn.Module] = {}
         self._tokenizer = None
         self._loading = threading.RLock()  # held while a model loads (minutes, with a download)
@@ -59,7 +64,9 @@ class ModelCache:
 
     def key(self, stage: str, small: bool) -> ModelKey:
         dtype = str(self.dtype).removeprefix("torch.")
-        return ModelKey(stage, small and stage != CODEC, str(self.device), dtype, self.fast and stage != CODEC)
+        quantized = self.fast and self.device.type == "cpu" and stage in QUANTIZED_STAGES
+        fast, quantize = self.fast and stage != CODEC, self.quantize if quantized else ""
+        return ModelKey(stage, small and stage != CODEC, str(self.device), dtype, fast, quantize)
 
     def get(self, stage: str, small: bool) -> nn.Module:
         """The model of a stage, loaded on first use; on the CPU when offloading, else on the device."""
@@ -83,7 +90,7 @@ class ModelCache:
         else:
             model = load_stage_model(self.locator, stage, small)
             if self.fast:
-                model = make_fast(model, self.device, self.dtype)
+                model = make_fast(model, self.device, self.dtype, self.quantize)
             elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
                 swap_linears(model, BatchLinear)  # batched decode rows on packed weights
             elif self.device.type == "cuda" and self.dtype != torch.float32:

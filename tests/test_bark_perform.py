@@ -86,6 +86,13 @@ def test_boolean_engine_flags():
     assert settings_from_args(parse("--cuda-graphs")).cuda_graphs is True
 
 
+def test_quantize_flag():
+    assert settings_from_args(parse("--fast", "--quantize", "int4")).quantize == "int4"
+    assert settings_from_args(parse("--fast")).quantize == "int8"
+    with pytest.raises(InputError, match=r"^--quantize int4 is a fast-mode setting"):
+        settings_from_args(parse("--quantize", "int4"))
+
+
 def test_a_boolean_flag_takes_no_value(capsys):
     assert main(["--text", "hi", "--no-early-stop", "false"]) == 2
     assert "unrecognized arguments: false" in capsys.readouterr().err

@@ -601,7 +601,8 @@ class Studio:
         settings, loaded = engine.settings, {k.stage: k for k in engine.models.loaded()}
         runs_in = _dtype_name(engine.dtype)
         if settings.fast:
-            runs_in = "fast mode: int8/bf16" if engine.device.type == "cpu" else f"fast mode: {runs_in}"
+            cpu = f"fast mode: {engine.models.quantize}/bf16"
+            runs_in = cpu if engine.device.type == "cpu" else f"fast mode: {runs_in}"
         rows = ["| Stage | Model | Runs in | Now |", "|---|---|---|---|"]
         for stage in STAGES:
             key = loaded.get(stage)

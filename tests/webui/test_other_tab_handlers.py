@@ -74,6 +74,8 @@ def test_apply_without_a_change_keeps_the_models(studio):
 def test_fast_mode_shows_in_each_stage(studio):
     settings.apply(studio, fast=True)
     assert "| fine | full | fast mode: int8/bf16 | loads on first use |" in studio.status()
+    settings.apply(studio, fast=True, quantize="int4")
+    assert "| text | full | fast mode: int4/bf16 | loads on first use |" in studio.status()
 
 
 @pytest.mark.parametrize("cuda", [False, True])

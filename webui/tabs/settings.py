@@ -55,6 +55,8 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> dict[str, gr.Component]:
             controls["offload_cpu"] = _checkbox("offload_cpu", current.offload_cpu)
         with gr.Column(min_width=220):
             controls["fast"] = _checkbox("fast", current.fast)
+        with gr.Column(min_width=220):
+            controls["quantize"] = _choice("quantize", current.quantize)
         # Hidden, not left out, without CUDA: the apply_settings endpoint takes the same fields everywhere.
         cuda = torch.cuda.is_available()
         with gr.Column(min_width=220, visible=cuda):
