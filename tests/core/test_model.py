@@ -1,7 +1,8 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from core.model import GPT, FineGPT, GPTConfig
+from core.model import GPT, FineGPT, GPTConfig, KVCache, step_attention
 
 TINY = GPTConfig(n_layer=2, n_head=2, n_embd=16, block_size=1024, input_vocab_size=300, output_vocab_size=120)
 
@@ -48,6 +49,22 @@ def test_a_cache_after_its_prefill_takes_one_position_at_a_time():
     cache.length = 0  # emptied, it takes a new prefill
     model(torch.zeros(1, 5, dtype=torch.long), cache=cache)
     assert cache.length == 5
+
+
+@torch.inference_mode()
+def test_a_bf16_cpu_step_attends_to_the_filled_positions_only():
+    gen = torch.Generator().manual_seed(0)
+    cache = KVCache(GPTConfig(n_layer=1, n_head=4, n_embd=256), batch=3, max_len=64, device="cpu", dtype=torch.bfloat16)
+    cache.k.normal_(generator=gen)  # a window before this one left keys and values after position 40
+    cache.v.normal_(generator=gen)
+    cache.length = 40
+    q, k, v = (torch.randn(3, 4, 1, 64, generator=gen).bfloat16() for _ in range(3))
+    keys, values = cache.write(0, k, v)
+    expected = F.scaled_dot_product_attention(q.float(), keys.float(), values.float())
+    got = step_attention(q, keys, values, cache.layers[0])
+    assert got.dtype == torch.bfloat16 and got.shape == (3, 4, 1, 64)
+    assert ((got.float() - expected).norm() / expected.norm()).item() < 0.01  # bf16's rounding, nothing stale
+    assert torch.equal(step_attention(q.float(), keys.float(), values.float(), None), expected)  # fp32: the library
 
 
 def test_cache_is_reused_not_grown():
