@@ -324,24 +324,36 @@ def logit_error(exact: Engine, other: Engine, mode: str) -> None:
     for 5 rows (bf16)."""
     gen = torch.Generator().manual_seed(0)
     for stage in ("text", "coarse"):
-        models = [e.models.get(stage, e.settings.small(stage)) for e in (exact, other)]
-        ids = torch.randint(0, 10_000, (5, 601), generator=gen).to(models[0].device)
-        a, b = (m(ids[:1, :600], last_only=False).float() for m in models)
-        errors = [relative_error(a, b)]
-        for rows in (1, 5):
-            caches = [m.new_cache(rows) for m in models]
-            for model, cache in zip(models, caches, strict=True):
-                model(ids[:rows, :600], cache=cache)
-            a, b = (m(ids[:rows, 600:], cache=c) for m, c in zip(models, caches, strict=True))
-            errors.append(relative_error(a, b))
+        ids = torch.randint(0, 10_000, (5, 601), generator=gen)
+        pairs = zip(stage_logits(exact, stage, ids), stage_logits(other, stage, ids), strict=True)
+        errors = [relative_error(a, b) for a, b in pairs]
         print(
             f"{mode} vs exact logits, {stage:<6} relative error: prefill {errors[0]:.4f}, step {errors[1]:.4f}, "
             f"5-row step {errors[2]:.4f}"
         )
-    fines = [e.models.get("fine", e.settings.small("fine")) for e in (exact, other)]
-    codes = torch.randint(0, 1024, (1, 1024, 8), generator=gen).to(fines[0].device)
-    a, b = (fine(4, codes) for fine in fines)
+    codes = torch.randint(0, 1024, (1, 1024, 8), generator=gen)
+    a, b = (fine_logits(e, codes) for e in (exact, other))
     print(f"{mode} vs exact logits, fine   relative error {relative_error(a, b):.4f}")
+
+
+def stage_logits(engine: Engine, stage: str, ids: torch.Tensor) -> list[torch.Tensor]:
+    """A GPT's logits at the engine's precision (a GPU's bf16 weights need its autocast): a 600-position
+    prefill of one row, then one decode step after 600 positions for one row and for 5 rows."""
+    model = engine.models.get(stage, engine.settings.small(stage))
+    ids = ids.to(model.device)
+    with autocast(engine.device, engine.dtype):
+        logits = [model(ids[:1, :600], last_only=False)]
+        for rows in (1, 5):
+            cache = model.new_cache(rows)
+            model(ids[:rows, :600], cache=cache)
+            logits.append(model(ids[:rows, 600:], cache=cache))
+    return [x.float() for x in logits]
+
+
+def fine_logits(engine: Engine, codes: torch.Tensor) -> torch.Tensor:
+    fine = engine.models.get("fine", engine.settings.small("fine"))
+    with autocast(engine.device, engine.dtype):
+        return fine(4, codes.to(fine.device)).float()
 
 
 def relative_error(exact: torch.Tensor, other: torch.Tensor) -> float:

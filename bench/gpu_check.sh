@@ -26,7 +26,7 @@ step() {
     local name=$1 limit=$2
     shift 2
     echo "gpu_check: $name ..."
-    if ! timeout "$limit" "$@" >"$LOGS/$name.txt" 2>&1; then
+    if ! timeout -k 10 "$limit" "$@" >"$LOGS/$name.txt" 2>&1; then
         failed+=("$name")
         tail -n 20 "$LOGS/$name.txt"
     fi
@@ -35,6 +35,10 @@ step() {
 # The large models once, written outside any time limit of a bench run (a few GB of random weights).
 step pack 150 python -c "from bench.bench_core import write_bench_pack as w; from pathlib import Path; \
 w(Path('$PACK'), dict.fromkeys(('text', 'coarse', 'fine'), False))"
+if ((${#failed[@]})); then  # every bench step would write it again inside its own time limit
+    echo "gpu_check: FAILED: the large random models could not be written to $PACK" >&2
+    exit 1
+fi
 
 BENCH=(python -m bench.bench_core --device cuda --size large --modes exact --pack "$PACK" --plain-tokens 0)
 step tests 90 python -m pytest -q -m cuda tests/core
@@ -46,7 +50,7 @@ step bf16-offload 45 "${BENCH[@]}" --dtype bfloat16 --offload --no-long-form
 echo
 echo "== gpu_check summary (logs in $LOGS) =="
 tail -n 1 "$LOGS/tests.txt"
-cat "$LOGS"/{exact-fp32,bf16,bf16-graphs,bf16-offload}.txt 2>/dev/null | grep -E '^(summary \||long form by stage|.*floors assume)'
+cat "$LOGS"/{exact-fp32,bf16,bf16-graphs,bf16-offload}.txt 2>/dev/null | grep -E '^(summary \||long form by stage|after a generation|.*floors assume)'
 if ((${#failed[@]})); then
     echo "gpu_check: FAILED: ${failed[*]}" >&2
     exit 1

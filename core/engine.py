@@ -96,14 +96,14 @@ class EngineSettings:
     fast: bool = option(
         False,
         "Fast mode",
-        "int8/bf16 weights: about 2.4x faster on a CPU; logits move 1-2%, so a seed sounds different",
+        "int8/bf16 weights: about 3x faster on a CPU; logits move 1-2%, so a seed sounds different",
     )  # core.fast
     quantize: str = one_of(
         "int8",
         QUANTIZE,
         "Fast-mode weights",
-        "in fast mode on a CPU, the weights of each decode step: int8, or int4 (steps about 1.4x faster again; logits "
-        "move about 22% instead of 2%, a rougher approximation of the model)",
+        "in fast mode on a CPU, the weights of each one-row decode step: int8, or int4 (those steps about 1.3x faster "
+        "again; logits move about 22% instead of 2%, a rougher approximation of the model)",
     )
     cuda_graphs: bool = option(
         False,

@@ -39,6 +39,14 @@ def test_a_cpu_dry_run_prints_the_summary(tiny_models, capsys):
     assert "RTF" in summary[0] and "text step" in summary[0] and "coarse step" in summary[0]
 
 
+def test_a_cpu_dry_run_of_every_mode_compares_them_with_exact(tiny_models, capsys):
+    flags = "--device cpu --modes exact int4 --seconds 0.2 --no-long-form --plain-tokens 0"
+    bench_core.main([*flags.split(), "--pack", str(tiny_models)])
+    out = capsys.readouterr().out
+    assert "one-row decode step at 380 positions, in turns: exact" in out and "int4" in out
+    assert "int4 mode: RTF" in out and "int4 vs exact logits, fine" in out
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 def test_the_gpu_check_fails_clearly_without_cuda():
     run = subprocess.run(["bash", str(GPU_CHECK)], capture_output=True, text=True, timeout=120)

@@ -78,6 +78,19 @@ def test_fast_mode_shows_in_each_stage(studio):
     assert "| text | full | fast mode: int4/bf16 | loads on first use |" in studio.status()
 
 
+def test_fast_mode_off_takes_int4_back_to_int8_so_that_apply_works(studio):
+    """int4 is a fast-mode setting the engine refuses alone: unticking fast mode resets the dropdown."""
+    with gr.Blocks() as demo, gr.Tab("Settings") as tab:
+        controls = settings.settings_tab(studio, tab)
+    fast, quantize = controls["fast"]._id, controls["quantize"]._id
+    (reset,) = [d for d in demo.config["dependencies"] if (fast, "change") in map(tuple, d["targets"])]
+    assert reset["inputs"] == [fast, quantize] and reset["outputs"] == [quantize]
+    assert settings.weights_for(False, "int4") == "int8" and settings.weights_for(True, "int4") == "int4"
+    settings.apply(studio, fast=False, quantize=settings.weights_for(False, "int4"))  # no InputError
+    with pytest.raises(InputError, match="turn fast mode on"):  # what the old dropdown sent
+        settings.apply(studio, fast=False, quantize="int4")
+
+
 @pytest.mark.parametrize("cuda", [False, True])
 def test_cuda_graphs_shows_only_where_cuda_runs(studio, monkeypatch, cuda):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)

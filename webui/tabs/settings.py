@@ -57,6 +57,8 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> dict[str, gr.Component]:
             controls["fast"] = _checkbox("fast", current.fast)
         with gr.Column(min_width=220):
             controls["quantize"] = _choice("quantize", current.quantize)
+        # int4 is a fast-mode setting (the engine refuses it alone): fast mode off takes it back to int8
+        controls["fast"].change(weights_for, [controls["fast"], controls["quantize"]], controls["quantize"])
         # Hidden, not left out, without CUDA: the apply_settings endpoint takes the same fields everywhere.
         cuda = torch.cuda.is_available()
         with gr.Column(min_width=220, visible=cuda):
@@ -99,6 +101,11 @@ def _checkbox(name: str, value: bool, visible: bool = True) -> gr.Checkbox:
 
 
 # Handlers
+
+
+def weights_for(fast: bool, quantize: str) -> str:
+    """The quantize setting once fast mode is turned on or off: without fast mode, int8 (its default)."""
+    return quantize if fast else "int8"
 
 
 def apply(studio: Studio, **settings) -> str:
