@@ -58,7 +58,9 @@ def settings_tab(studio: Studio, tab: gr.Tab) -> dict[str, gr.Component]:
         with gr.Column(min_width=220):
             controls["quantize"] = _choice("quantize", current.quantize)
         # int4 is a fast-mode setting (the engine refuses it alone): fast mode off takes it back to int8
-        controls["fast"].change(weights_for, [controls["fast"], controls["quantize"]], controls["quantize"])
+        controls["fast"].change(
+            weights_for, [controls["fast"], controls["quantize"]], controls["quantize"], api_visibility="private"
+        )
         # Hidden, not left out, without CUDA: the apply_settings endpoint takes the same fields everywhere.
         cuda = torch.cuda.is_available()
         with gr.Column(min_width=220, visible=cuda):
