@@ -346,6 +346,19 @@ class RemoteCalls:
                     raise
                 log.warning("%s: again on another replica", method)
 
+    def result(self, method: str, cancel: threading.Event | None, *args, is_result, on_item=None, **retrying):
+        """The call's result (the item is_result(item) picks: its last), read to the end so that the call
+        is complete (not cancelled, its time counted); every other item goes to on_item as it comes."""
+        result = None
+        for item in self.retrying(method, cancel, *args, **retrying):
+            if is_result(item):
+                result = item
+            elif on_item is not None:
+                on_item(item)
+        if result is None:  # not reached: the stream ends with its result
+            raise ReplicaLost(self.retry_after())
+        return result
+
     def _served(self, served: Served) -> None:
         with self._lock:
             self._replicas[served.replica] = (time.monotonic(), served.status)
@@ -445,19 +458,23 @@ class RemoteEngine(Engine):
         options = options or GenerationOptions()
         cancel = cancel or threading.Event()
         args = (text, voice, options, allow_paths)
-        result = None
-        with self.cancellable(cancel):  # read to the end (the result is the last item): the call is complete
-            for item in self.calls.retrying("generate", cancel, *args, kept=lambda i: isinstance(i, SegmentResult)):
-                if isinstance(item, GenerationResult):
-                    result = item
-                elif isinstance(item, SegmentResult):
-                    if on_segment is not None:
-                        on_segment(item)
-                elif progress is not None:
-                    progress(item)
-        if result is None:  # not reached: the stream ends with its result
-            raise ReplicaLost(self.calls.retry_after())
-        return result
+
+        def told(item) -> None:
+            if isinstance(item, SegmentResult):
+                if on_segment is not None:
+                    on_segment(item)
+            elif progress is not None:
+                progress(item)
+
+        with self.cancellable(cancel):
+            return self.calls.result(
+                "generate",
+                cancel,
+                *args,
+                is_result=lambda i: isinstance(i, GenerationResult),
+                on_item=told,
+                kept=lambda i: isinstance(i, SegmentResult),
+            )
 
     def generate_segments(
         self, texts, seeds, voice, options, progress=None, cancel=None, allow_paths=True, on_segment=None
@@ -491,8 +508,7 @@ class RemoteEngine(Engine):
         return results
 
     def decode(self, fine) -> np.ndarray:
-        (audio,) = self.calls.retrying("decode", None, np.asarray(fine), timed=False)  # its one item
-        return audio
+        return self.calls.result("decode", None, np.asarray(fine), is_result=lambda _: True, timed=False)  # one item
 
 
 class RemoteCloner(VoiceCloner):
@@ -509,17 +525,24 @@ class RemoteCloner(VoiceCloner):
             source_name = source_name or Path(audio).name
             audio = Path(audio).read_bytes()
         args = (audio, suffix, name, options, overwrite, source_name)
-        result, saving = None, False
+        saving = []
+
+        def told(stage_fraction: tuple[str, float]) -> None:
+            if stage_fraction[0] == SAVING:
+                saving.append(True)
+            if progress is not None:
+                progress(*stage_fraction)  # raises Cancelled when the clone was cancelled: the remote call is too
+
         try:  # tried again, its progress starting over, unless the replica had begun to write the voices
-            for item in self.calls.retrying(
-                "clone", None, *args, kept=lambda i: isinstance(i, tuple) and i[0] == SAVING, timed=False
-            ):
-                if isinstance(item, CloneResult):
-                    result = item
-                else:
-                    saving = saving or item[0] == SAVING
-                    if progress is not None:
-                        progress(*item)  # raises Cancelled when the clone was cancelled: the remote call is too
+            return self.calls.result(
+                "clone",
+                None,
+                *args,
+                is_result=lambda i: isinstance(i, CloneResult),
+                on_item=told,
+                kept=lambda i: isinstance(i, tuple) and i[0] == SAVING,
+                timed=False,
+            )
         except ReplicaLost as e:
             if saving:
                 raise ReplicaLost(
@@ -527,9 +550,6 @@ class RemoteCloner(VoiceCloner):
                     f"It was saving the voice: see whether '{name}' is in the library before cloning again.",
                 ) from None
             raise
-        if result is None:  # not reached: the stream ends with its result
-            raise ReplicaLost(self.calls.retry_after())
-        return result
 
 
 class _NoTurn:
