@@ -33,9 +33,11 @@ def pack(weight: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), PACK_BATCH_HINT)
 
 
-def packed_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """F.linear with a packed weight, for x of any leading shape."""
-    y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), packed, bias, "none", [], "")
+def packed_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, gelu: bool = False) -> torch.Tensor:
+    """F.linear with a packed weight, for x of any leading shape; with `gelu`, F.gelu (erf) of it in the
+    same kernel, which spares a pass over the (rows, 4C) result and, in fast mode, its casts."""
+    attr, algorithm = ("gelu", "none") if gelu else ("none", "")
+    y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), packed, bias, attr, [], algorithm)
     return y.view(*x.shape[:-1], y.shape[-1])
 
 
@@ -83,6 +85,10 @@ class PackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return packed_linear(x, self.packed, self.bias)
+
+    def forward_gelu(self, x: torch.Tensor) -> torch.Tensor:
+        """F.gelu(self(x)) from one kernel (see core.model.MLP)."""
+        return packed_linear(x, self.packed, self.bias, gelu=True)
 
 
 def swap_linears(module: nn.Module, make: Callable[[nn.Linear], nn.Module]) -> None:

@@ -144,7 +144,9 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj(F.gelu(self.c_fc(x)))
+        forward_gelu = getattr(self.c_fc, "forward_gelu", None)  # fast mode's layers: the GELU in their kernel
+        hidden = F.gelu(self.c_fc(x)) if forward_gelu is None else forward_gelu(x)
+        return self.c_proj(hidden)
 
 
 class Block(nn.Module):

@@ -54,6 +54,23 @@ def test_packed_linear_matches_f_linear(dtype):
 
 
 @needs_onednn
+@torch.inference_mode()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_gelu_is_the_erf_gelu_of_the_linear(dtype):
+    """The MLP's GELU in the packed kernel is F.gelu's (erf), not the tanh approximation: they differ by
+    ~10% around -3, where bf16 still resolves them."""
+    if not can_pack(dtype):
+        pytest.skip(f"no oneDNN {dtype} on this CPU")
+    linear = torch.nn.Linear(64, 64, bias=False)
+    linear.weight.data = torch.eye(64)
+    x = torch.linspace(-4, 4, 64 * 20).view(20, 64).to(dtype)
+    fused = PackedLinear(linear, dtype).forward_gelu(x).float()
+    torch.testing.assert_close(fused, F.gelu(x.float()).to(dtype).float(), rtol=0.01, atol=1e-3)
+    tail = x.float() < -2.5
+    assert not torch.allclose(fused[tail], F.gelu(x.float(), approximate="tanh")[tail], rtol=0.03, atol=0)
+
+
+@needs_onednn
 def test_swap_keeps_the_state_dict_and_the_outputs():
     gpt = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=16, input_vocab_size=64, output_vocab_size=64))
     before = {k: v.clone() for k, v in gpt.state_dict().items()}

@@ -75,6 +75,18 @@ def test_fast_linear_uses_int8_for_one_row_and_bf16_for_more():
         assert torch.equal(fast.forward_rows(x[:1], slice(10, 20)), one[:, 10:20])
 
 
+def test_fast_gelu_is_the_gelu_of_the_layer():
+    """An MLP's first layer with its GELU (core.model.MLP): the same values as F.gelu of the layer, for
+    one row (int8) and for more (one bf16 kernel, bf16 out for the next layer)."""
+    linear = torch.nn.Linear(64, 256, bias=False)
+    x = torch.randn(7, 64, generator=torch.Generator().manual_seed(0))
+    fast = FastLinear(linear)
+    assert torch.equal(fast.forward_gelu(x[:1]), F.gelu(fast(x[:1])))
+    assert relative_error(F.gelu(fast(x)), fast.forward_gelu(x)) < 0.01
+    with_bias = FastLinear(torch.nn.Linear(64, 256, bias=True))
+    assert torch.equal(with_bias.forward_gelu(x), F.gelu(with_bias(x)))
+
+
 def test_fine_logits_stay_close(pairs):
     exact, fast = pairs["fine"]
     assert fast.transformer.wtes[0].weight.dtype == torch.bfloat16
