@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .activity import LoadingWatch
-from .cpu_linear import BatchLinear, can_pack, drop_batch_copies, swap_linears
+from .cpu_linear import BatchLinear, can_pack, drop_batch_copies, packed_is_faster_for_one_row, swap_linears
 from .fast import make_fast
 from .hub import ModelLocator
 from .loading import load_codec_model, load_stage_model, load_tokenizer
@@ -92,7 +92,8 @@ class ModelCache:
             if self.fast:
                 model = make_fast(model, self.device, self.dtype, self.quantize)
             elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
-                swap_linears(model, BatchLinear)  # batched decode rows on packed weights
+                keep = packed_is_faster_for_one_row()  # batched decode rows on packed weights, or all rows
+                swap_linears(model, lambda linear: BatchLinear(linear, keep_packed=keep))
             elif self.device.type == "cuda" and self.dtype != torch.float32:
                 store_linears_in(model, self.dtype)  # what autocast computes in anyway
         return model.to("cpu" if self.offload else self.device)

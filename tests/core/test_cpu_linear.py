@@ -2,13 +2,15 @@
 on GPUs stored in the autocast dtype."""
 
 import copy
+import types
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import core.cpu_linear
-from core.cpu_linear import BatchLinear, PackedLinear, can_pack, pack, swap_linears
+import core.model_cache
+from core.cpu_linear import BatchLinear, PackedLinear, can_pack, pack, packed_linear, rows_of, swap_linears
 from core.engine import Engine, EngineSettings
 from core.hub import ModelLocator
 from core.loading import load_stage_model
@@ -17,6 +19,7 @@ from core.model_cache import store_linears_in
 from core.options import GenerationOptions
 from core.textsplit import SplitOptions
 
+F_linear = F.linear
 needs_onednn = pytest.mark.skipif(not can_pack(torch.float32), reason="this PyTorch build has no oneDNN")
 
 
@@ -89,6 +92,7 @@ def test_swap_keeps_the_state_dict_and_the_outputs():
 
 @needs_onednn
 def test_exact_cpu_engine_packs_for_a_batch_and_frees_the_copies_after(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(core.model_cache, "packed_is_faster_for_one_row", lambda: False)  # a CPU where MKL is
     engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu"))
     assert isinstance(engine.models.get("coarse", False).lm_head, BatchLinear)
     assert isinstance(engine.models.get("fine", False).lm_heads[0], torch.nn.Linear)  # 1024 rows a pass
@@ -100,6 +104,49 @@ def test_exact_cpu_engine_packs_for_a_batch_and_frees_the_copies_after(tiny_mode
     for stage in ("text", "coarse"):  # ... which are gone once their stage is over
         model = engine.models.get(stage, False)
         assert all(m.packed is None for m in model.modules() if isinstance(m, BatchLinear))
+
+
+@needs_onednn
+def test_where_packed_weights_are_faster_for_one_row_exact_mode_keeps_them(tiny_models, tmp_path, monkeypatch):
+    """On a CPU whose MKL is slow for one row (AMD EPYC: 19.5 against 8.6 ms for a small model's 48
+    matrices), every exact-mode call runs on a packed copy made at load and kept across stages."""
+    monkeypatch.setattr(core.model_cache, "packed_is_faster_for_one_row", lambda: True)
+    engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu"))
+    model = engine.models.get("coarse", False)
+    layers = [m for m in model.modules() if isinstance(m, BatchLinear)]
+    assert layers and all(m.kept and m.packed is not None for m in layers)
+    calls = []
+    monkeypatch.setattr(core.cpu_linear, "packed_linear", lambda *a: calls.append(a) or packed_linear(*a))
+    plain = []
+    monkeypatch.setattr(core.cpu_linear.F, "linear", lambda *a: plain.append(a) or F_linear(*a))
+    options = GenerationOptions(seed=1, max_duration_s=0.3)
+    engine.generate("hello", "v2/en_speaker_0", options)  # one segment: prefills and one-row steps
+    rows = {rows_of(a[0]) for a in calls}
+    assert 1 in rows and max(rows) > 64  # one-row steps and prefills on the packed copies
+    weights = {id(m.weight) for m in layers}
+    assert plain and not [a for a in plain if id(a[1]) in weights]  # F.linear: other models, head slices
+    assert all(m.packed is not None for m in layers)  # kept after the stage
+
+
+def test_the_one_row_probe_picks_the_faster_kernel(monkeypatch):
+    """The probe's choice, on a clock that only the kernels advance (their own time does not count)."""
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(core.cpu_linear, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def taking(seconds, run):
+        def kernel(*args):
+            clock.now += seconds
+            return run(*args)
+
+        return kernel
+
+    for packed_seconds, packed_wins in ((2.0, False), (0.5, True)):
+        core.cpu_linear.packed_is_faster_for_one_row.cache_clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(core.cpu_linear, "F", types.SimpleNamespace(linear=taking(1.0, F_linear)))
+            patch.setattr(core.cpu_linear, "packed_linear", taking(packed_seconds, packed_linear))
+            assert core.cpu_linear.packed_is_faster_for_one_row() is (packed_wins and can_pack(torch.float32))
+    core.cpu_linear.packed_is_faster_for_one_row.cache_clear()
 
 
 @pytest.mark.parametrize("stage", ["text", "fine"])
