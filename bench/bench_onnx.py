@@ -17,6 +17,12 @@ are one buffer per layer: the torch KVCache's own memory (zero-copy numpy views 
 so torch's prefill fills it and each graph step writes its position there. The coarse step computes only
 the 1024 logits of one codebook (bench_core.prefilled's head rows), the text step all of them. An fp32
 graph whose logits are more than 1e-3 off exact mode's stops the bench before any timing.
+
+One run, small coarse model, 2 threads, with another job on the machine (--size small --stages coarse):
+ort fp32 10.1 ms against torch exact 25.3 (2.51x), int8 4.6 against 7.5 (1.62x), int4 3.4 against 5.9
+(1.72x), with the logits errors of torch's routes (int8 2.4% against 2.1%, int4 24% against 26%; fp32
+1.3e-06). The build time of the first graph includes protobuf's first serialisation of a few hundred MB
+(the same fp32 graph built again: 5.1 -> 1.7 s).
 """
 
 from __future__ import annotations
