@@ -63,7 +63,8 @@ ref_gen, ref_model, ref_model_fine = _import_reference()
 from core.coarse import generate_coarse  # noqa: E402
 from core.fine import generate_fine  # noqa: E402
 from core.hub import ModelLocator  # noqa: E402
-from core.loading import SAFE_NUMPY_GLOBALS, build_model, load_preset, load_tokenizer, read_checkpoint  # noqa: E402
+from core.loading import SAFE_NUMPY_GLOBALS, load_preset, load_tokenizer  # noqa: E402
+from core.model_cache import ModelCache  # noqa: E402
 from core.sampling import Sampling  # noqa: E402
 from core.semantic import encode_text, generate_semantic, max_semantic_tokens  # noqa: E402
 
@@ -96,9 +97,10 @@ def load_reference_model(path: Path, stage: str):
     return model.eval()
 
 
-def load_ours(path: Path, stage: str):
-    model_args, state = read_checkpoint(path)
-    return build_model(stage, model_args, state, source=str(path))
+def load_ours(models: ModelCache, stage: str, small: bool):
+    """Our model as exact mode on the CPU runs it (core.model_cache: its Linear layers swapped for the
+    CPU's kernels, core.cpu_linear)."""
+    return models.get(stage, small)
 
 
 # Comparison helpers
@@ -272,6 +274,7 @@ def main(argv=None) -> int:
     torch.set_grad_enabled(False)
     root = Path(args.models)
     locator = ModelLocator(root, allow_download=False)
+    exact_cpu = ModelCache(locator, torch.device("cpu"), torch.float32, offload=False)
     tokenizer = load_tokenizer(locator)
     # The reference tokenizes with its own BertTokenizer (from the hub): give it ours.
     ref_gen._tokenize = lambda _tok, text: tokenizer.encode(text, add_special_tokens=False)
@@ -284,7 +287,7 @@ def main(argv=None) -> int:
         suffix = "" if size == "small" else "_2"
         paths = {stage: root / "suno" / "bark" / f"{stage}{suffix}.pt" for stage in ("text", "coarse", "fine")}
         refs = {stage: load_reference_model(p, stage) for stage, p in paths.items()}
-        ours = {stage: load_ours(p, stage) for stage, p in paths.items()}
+        ours = {stage: load_ours(exact_cpu, stage, size == "small") for stage in paths}
         ref_gen.models.clear()
         ref_gen.models["text"] = {"model": refs["text"], "tokenizer": tokenizer}
         ref_gen.models["coarse"] = refs["coarse"]
