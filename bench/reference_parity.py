@@ -97,12 +97,6 @@ def load_reference_model(path: Path, stage: str):
     return model.eval()
 
 
-def load_ours(models: ModelCache, stage: str, small: bool):
-    """Our model as exact mode on the CPU runs it (core.model_cache: its Linear layers swapped for the
-    CPU's kernels, core.cpu_linear)."""
-    return models.get(stage, small)
-
-
 # Comparison helpers
 
 
@@ -287,7 +281,8 @@ def main(argv=None) -> int:
         suffix = "" if size == "small" else "_2"
         paths = {stage: root / "suno" / "bark" / f"{stage}{suffix}.pt" for stage in ("text", "coarse", "fine")}
         refs = {stage: load_reference_model(p, stage) for stage, p in paths.items()}
-        ours = {stage: load_ours(exact_cpu, stage, size == "small") for stage in paths}
+        # Ours as exact mode on the CPU runs them: Linear layers swapped for the CPU's kernels (core.cpu_linear).
+        ours = {stage: exact_cpu.get(stage, size == "small") for stage in paths}
         ref_gen.models.clear()
         ref_gen.models["text"] = {"model": refs["text"], "tokenizer": tokenizer}
         ref_gen.models["coarse"] = refs["coarse"]

@@ -92,7 +92,8 @@ class ModelCache:
             if self.fast:
                 model = make_fast(model, self.device, self.dtype, self.quantize)
             elif self.device.type == "cpu" and isinstance(model, GPT) and can_pack(torch.float32):
-                keep = packed_is_faster_for_one_row()  # batched decode rows on packed weights, or all rows
+                # batched decode rows on packed weights, or all rows; under autocast (--dtype) F.linear, so none kept
+                keep = self.dtype == torch.float32 and packed_is_faster_for_one_row()
                 swap_linears(model, lambda linear: BatchLinear(linear, keep_packed=keep))
             elif self.device.type == "cuda" and self.dtype != torch.float32:
                 store_linears_in(model, self.dtype)  # what autocast computes in anyway

@@ -128,6 +128,15 @@ def test_where_packed_weights_are_faster_for_one_row_exact_mode_keeps_them(tiny_
     assert all(m.packed is not None for m in layers)  # kept after the stage
 
 
+@needs_onednn
+def test_under_cpu_autocast_no_packed_copy_is_kept(tiny_models, tmp_path, monkeypatch):
+    """--dtype bfloat16 on the CPU: autocast picks F.linear, so a kept copy would only cost memory."""
+    monkeypatch.setattr(core.model_cache, "packed_is_faster_for_one_row", lambda: True)
+    engine = Engine(EngineSettings(models_dir=tiny_models, prompts_dir=tmp_path, device="cpu", dtype="bfloat16"))
+    layers = [m for m in engine.models.get("coarse", False).modules() if isinstance(m, BatchLinear)]
+    assert layers and not any(m.kept or m.packed is not None for m in layers)
+
+
 def test_the_one_row_probe_picks_the_faster_kernel(monkeypatch):
     """The probe's choice, on a clock that only the kernels advance (their own time does not count)."""
     clock = types.SimpleNamespace(now=0.0)
